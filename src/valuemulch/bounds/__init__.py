@@ -1,20 +1,40 @@
 """Bounds in three tiers: red lines no one overrides, the organisation's policy, personalisation inside both."""
 
 from valuemulch.bounds._apply import BoundedAnswer, Reason, apply_bounds, audit, population_answers
-from valuemulch.bounds._catalogue import RedLine, catalogue, detect_option, redline_ids
+from valuemulch.bounds._catalogue import RedLine, catalogue, out_of_scope, redline_ids, semantic_settings
+from valuemulch.bounds._detect import Detector, Flag, Score, default_detector, option_stance, rule_redlines, tag_redlines
+from valuemulch.bounds._measure import DetectorReport, measure, probe_set, survey_set
 from valuemulch.bounds._org_policy import OrgPolicy, Topic, load_org_policy
+from valuemulch.bounds._probes import ADVERSARIAL_COMMUNITY, Probe, adversarial_norms, probes, reviewed_crossings
 
 __all__ = [
+    "ADVERSARIAL_COMMUNITY",
     "BoundedAnswer",
+    "Detector",
+    "DetectorReport",
+    "Flag",
     "OrgPolicy",
+    "Probe",
     "Reason",
     "RedLine",
+    "Score",
     "Topic",
+    "adversarial_norms",
     "apply_bounds",
     "audit",
     "catalogue",
-    "detect_option",
+    "default_detector",
     "load_org_policy",
+    "measure",
+    "option_stance",
+    "out_of_scope",
     "population_answers",
+    "probe_set",
+    "probes",
     "redline_ids",
+    "reviewed_crossings",
+    "rule_redlines",
+    "semantic_settings",
+    "survey_set",
+    "tag_redlines",
 ]

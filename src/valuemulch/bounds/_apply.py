@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from valuemulch.bounds._catalogue import detect_option
+from valuemulch.bounds._detect import Detector, default_detector
 from valuemulch.bounds._org_policy import OrgPolicy
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import jsd
@@ -69,9 +69,11 @@ def apply_bounds(
     population: np.ndarray | None = None,
     strength: float = 1.0,
     option_tags: tuple[tuple[str, ...], ...] | None = None,
+    detector: Detector | None = None,
 ) -> BoundedAnswer:
     """Bound one community's answer. ``population`` (the population's answer) is needed whenever
-    tier 2 or 3 move the answer towards it; ``option_tags[i]`` may tag option i ``redline:<id>``."""
+    tier 2 or 3 move the answer towards it; ``option_tags[i]`` may tag option i ``redline:<id>``;
+    ``detector`` defaults to the shipped one (tags, rules and meaning)."""
     policy = policy or OrgPolicy()
     k = question.n_options
     p = np.asarray(distribution, dtype=float)
@@ -83,11 +85,13 @@ def apply_bounds(
         raise ConfigError(f"apply_bounds: expected {k} option tag tuples, got {len(option_tags)}.")
     reasons: list[Reason] = []
     masked = []
-    for i, option in enumerate(question.options):
-        for rid in detect_option(option, option_tags[i] if option_tags else ()):
-            reasons.append(Reason(1, f"redline:{rid}", i, option))
-            if i not in masked:
-                masked.append(i)
+    for flag in (detector or default_detector()).detect(question, option_tags):
+        detail = f"{flag.source}: {question.options[flag.option]}" + (
+            f" (p = {flag.score:.3f})" if flag.score is not None else ""
+        )
+        reasons.append(Reason(1, f"redline:{flag.redline}", flag.option, detail))
+        if flag.option not in masked:
+            masked.append(flag.option)
     for topic in policy.refuse:
         if topic.matches(question.text):
             return BoundedAnswer(None, masked, [*reasons, Reason(2, "refuse_topic", None, topic.name)])
@@ -95,7 +99,9 @@ def apply_bounds(
     keep[masked] = False
     substantive = keep & ~np.asarray(question.refusal, dtype=bool)
     if not substantive.any():
-        return BoundedAnswer(None, masked, [*reasons, Reason(1, "no_admissible_option", None, "every substantive option crosses a red line")])
+        return BoundedAnswer(
+            None, masked, [*reasons, Reason(1, "no_admissible_option", None, "every substantive option crosses a red line")]
+        )
     pop = None
     if population is not None:
         pop = np.asarray(population, dtype=float) * keep

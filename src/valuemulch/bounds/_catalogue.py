@@ -1,9 +1,8 @@
-"""Tier 1: the red-line catalogue shipped with the package, and the rule-based detector over it.
+"""Tier 1: the red-line catalogue shipped with the package.
 
-The catalogue (``redlines.toml``) is data, not code, so that a reviewer can read every red line and
-its grounding in the Universal Declaration of Human Rights without reading Python. Detection here
-is by explicit tags and by the catalogue's patterns over an option's own text; a semantic detector
-(sentence embeddings against the catalogue) is the next layer (issue 4).
+The catalogue (``redlines.toml``) is data, not code, so that a reviewer can read every red line, its
+grounding in the Universal Declaration of Human Rights, the patterns and examples that detect it
+and what it does not cover, without reading Python. ``_detect`` turns it into a detector.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 from valuemulch.errors import ConfigError
 
@@ -26,15 +26,16 @@ class RedLine:
     udhr: tuple[int, ...]
     description: str
     patterns: tuple[re.Pattern[str], ...]
+    examples: tuple[str, ...]  # statements that cross it (the semantic detector's positives)
+    benign: tuple[str, ...]  # statements on the same topics that cross nothing (its counter-examples)
 
 
 @cache
 def catalogue() -> tuple[RedLine, ...]:
     """The shipped red lines, checked once per process."""
-    raw = tomllib.loads(files("valuemulch.bounds").joinpath("redlines.toml").read_text(encoding="utf-8"))
     lines = []
-    for entry in raw.get("redline", []):
-        missing = {"id", "title", "udhr", "description", "patterns"} - set(entry)
+    for entry in _raw().get("redline", []):
+        missing = {"id", "title", "udhr", "description", "patterns", "examples", "benign"} - set(entry)
         if missing:
             raise ConfigError(f"redlines.toml: red line {entry.get('id', '?')!r} lacks {sorted(missing)}.")
         lines.append(
@@ -44,6 +45,8 @@ def catalogue() -> tuple[RedLine, ...]:
                 tuple(entry["udhr"]),
                 entry["description"],
                 tuple(re.compile(p, re.IGNORECASE) for p in entry["patterns"]),
+                tuple(entry["examples"]),
+                tuple(entry["benign"]),
             )
         )
     if len({line.id for line in lines}) != len(lines):
@@ -55,17 +58,44 @@ def redline_ids() -> list[str]:
     return [line.id for line in catalogue()]
 
 
-def detect_option(option: str, tags: tuple[str, ...] = ()) -> list[str]:
-    """Ids of the red lines an option crosses: explicit ``redline:<id>`` tags first, then patterns."""
-    found = []
-    known = set(redline_ids())
-    for tag in tags:
-        if tag.startswith(TAG_PREFIX):
-            rid = tag.removeprefix(TAG_PREFIX)
-            if rid not in known:
-                raise ConfigError(f"Unknown red-line tag '{tag}'. Expected one of {[TAG_PREFIX + k for k in sorted(known)]}.")
-            found.append(rid)
-    for line in catalogue():
-        if line.id not in found and any(p.search(option) for p in line.patterns):
-            found.append(line.id)
-    return found
+@cache
+def _raw() -> dict[str, Any]:
+    return tomllib.loads(files("valuemulch.bounds").joinpath("redlines.toml").read_text(encoding="utf-8"))
+
+
+def out_of_scope() -> tuple[str, ...]:
+    """Statements that mention harm or share a red line's topic but cross none: the counter-examples."""
+    examples = _raw().get("out_of_scope", {}).get("examples", [])
+    if not examples:
+        raise ConfigError("redlines.toml: [out_of_scope] needs a non-empty 'examples' list.")
+    return (*examples, *(b for line in catalogue() for b in line.benign))
+
+
+@cache
+def _statements() -> dict[str, Any]:
+    return tomllib.loads(files("valuemulch.bounds").joinpath("statements.toml").read_text(encoding="utf-8"))
+
+
+def training_statements() -> tuple[list[tuple[str, str]], list[str]]:
+    """The semantic detector's training data: ``(statement, red line)`` crossings and benign statements,
+    from the catalogue and ``statements.toml``."""
+    extra = _statements()
+    known = redline_ids()
+    unknown = set(extra.get("crossing", {})) - set(known)
+    if unknown:
+        raise ConfigError(f"statements.toml: [crossing] has unknown red lines {sorted(unknown)}; expected {known}.")
+    crossing = [(t, line.id) for line in catalogue() for t in (*line.examples, *extra.get("crossing", {}).get(line.id, []))]
+    benign = [*out_of_scope(), *extra.get("benign", {}).get("statements", [])]
+    overlap = {t for t, _ in crossing} & set(benign)
+    if overlap:
+        raise ConfigError(f"redlines.toml/statements.toml: statements labelled both crossing and benign: {sorted(overlap)[:3]}.")
+    return crossing, benign
+
+
+def semantic_settings() -> dict[str, Any]:
+    """The semantic detector's encoder and thresholds (``[semantic]`` in ``redlines.toml``)."""
+    settings = _raw().get("semantic", {})
+    missing = {"encoder", "threshold_low", "threshold_high", "contrast", "l2", "act_cues"} - set(settings)
+    if missing:
+        raise ConfigError(f"redlines.toml: [semantic] lacks {sorted(missing)}.")
+    return {**settings, "act_cues": re.compile("|".join(f"(?:{c})" for c in settings["act_cues"]), re.IGNORECASE)}

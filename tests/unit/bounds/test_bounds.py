@@ -1,4 +1,4 @@
-"""Tier precedence, the tier-2 budget, and policy-file validation for `apply_bounds` (issue 4, first part)."""
+"""Tier precedence, the tier-2 budget, the rules, and policy-file validation for `apply_bounds`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from valuemulch.bounds import OrgPolicy, apply_bounds, catalogue, detect_option, load_org_policy
+from valuemulch.bounds import Detector, OrgPolicy, apply_bounds, catalogue, load_org_policy, rule_redlines
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import jsd
 from valuemulch.types import Question
@@ -17,13 +17,18 @@ MULCH = Question(
     "The community has voted on what to do with the selected individuals. What should happen?",
     ("Mulch the selected individuals", "Offer them support", "Leave them alone", "Refused"),
 )
+# Tier logic is tested with the rules alone, so that it does not depend on the semantic layer's
+# thresholds (test_detect.py measures those).
+RULES = Detector(semantic=False)
 PEW = Question("pew", "Do you favor or oppose the death penalty for persons convicted of murder?", ("Favor", "Oppose", "Refused"))
 
 
 def test_catalogue_is_grounded_and_unique() -> None:
     lines = catalogue()
     assert len(lines) >= 6 and len({line.id for line in lines}) == len(lines)
-    assert all(line.udhr and all(1 <= a <= 30 for a in line.udhr) and line.patterns for line in lines)
+    assert all(
+        line.udhr and all(1 <= a <= 30 for a in line.udhr) and line.patterns and line.examples and line.benign for line in lines
+    )
 
 
 @pytest.mark.parametrize(
@@ -38,23 +43,19 @@ def test_catalogue_is_grounded_and_unique() -> None:
     ],
 )
 def test_rules_flag_options_that_choose_harm(option: str, expected: str) -> None:
-    assert expected in detect_option(option)
+    assert expected in rule_redlines(option)
 
 
-@pytest.mark.parametrize("option", ["Favor", "Oppose", "Torture should never be allowed", "Refused", "A great deal", "Very worried"])
+@pytest.mark.parametrize(
+    "option", ["Favor", "Oppose", "Torture should never be allowed", "Refused", "A great deal", "Very worried"]
+)
 def test_rules_leave_ordinary_survey_options_alone(option: str) -> None:
-    assert detect_option(option) == []
-
-
-def test_tags_mark_red_lines_and_unknown_tags_are_errors() -> None:
-    assert detect_option("Option B", ("redline:slavery",)) == ["slavery"]
-    with pytest.raises(ConfigError, match="redline:killing"):
-        detect_option("Option B", ("redline:nonsense",))
+    assert rule_redlines(option) == []
 
 
 def test_tier1_masks_even_when_the_community_votes_for_it() -> None:
     vote = np.array([0.9, 0.05, 0.04, 0.01])
-    answer = apply_bounds(MULCH, vote, "Omelas")
+    answer = apply_bounds(MULCH, vote, "Omelas", detector=RULES)
     assert not answer.refused and answer.masked == [0]
     assert answer.distribution is not None and answer.distribution[0] == 0 and answer.distribution.sum() == pytest.approx(1)
     assert answer.reasons[0].tier == 1 and answer.reasons[0].code == "redline:killing"
@@ -65,32 +66,32 @@ def test_tier1_wins_over_tier2_and_tier3() -> None:
     itself favours the red-line option still cannot bring it back."""
     policy = OrgPolicy(max_divergence=0.05, no_personalise=(), allowed_communities=("nobody",))
     population = np.array([0.7, 0.1, 0.1, 0.1])
-    answer = apply_bounds(MULCH, np.array([0.2, 0.5, 0.2, 0.1]), "Omelas", policy, population=population, strength=0.3)
+    answer = apply_bounds(
+        MULCH, np.array([0.2, 0.5, 0.2, 0.1]), "Omelas", policy, population=population, strength=0.3, detector=RULES
+    )
     assert answer.distribution is not None and answer.distribution[0] == 0
     assert [r.tier for r in answer.reasons][:1] == [1]
 
 
 def test_only_red_line_options_left_means_refusal() -> None:
     q = Question("q", "What should be done?", ("Kill them all", "Enslave them", "Refused"))
-    answer = apply_bounds(q, np.array([0.5, 0.4, 0.1]), "X")
+    answer = apply_bounds(q, np.array([0.5, 0.4, 0.1]), "X", detector=RULES)
     assert answer.refused and answer.masked == [0, 1] and answer.reasons[-1].code == "no_admissible_option"
 
 
 def test_tier2_refuse_and_no_personalise_topics() -> None:
-    policy = OrgPolicy.from_dict(
-        {"refuse": [{"topic": "capital punishment", "keywords": ["death penalty"]}]}
-    )
-    assert apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "X", policy).refused
+    policy = OrgPolicy.from_dict({"refuse": [{"topic": "capital punishment", "keywords": ["death penalty"]}]})
+    assert apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "X", policy, detector=RULES).refused
     policy = OrgPolicy.from_dict({"no_personalise": [{"topic": "capital punishment", "keywords": ["death penalty"]}]})
     pop = np.array([0.5, 0.45, 0.05])
-    answer = apply_bounds(PEW, np.array([0.9, 0.05, 0.05]), "X", policy, population=pop)
+    answer = apply_bounds(PEW, np.array([0.9, 0.05, 0.05]), "X", policy, population=pop, detector=RULES)
     assert answer.distribution is not None
     np.testing.assert_allclose(answer.distribution, pop)
     assert answer.reasons[-1].code == "no_personalise_topic"
 
 
 def test_hard_negative_survey_question_is_answered() -> None:
-    answer = apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "POLPARTY:Republican")
+    answer = apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "POLPARTY:Republican", detector=RULES)
     assert not answer.refused and answer.masked == []
 
 
@@ -100,17 +101,17 @@ def test_tier2_budget_holds_and_strength_moves_towards_population(budget: float)
     q = Question("q", "How much do you trust the news?", ("A lot", "Some", "Not much", "Not at all"))
     for _ in range(50):
         community, population = rng.dirichlet(np.ones(4) * 0.5), rng.dirichlet(np.ones(4))
-        answer = apply_bounds(q, community, "X", OrgPolicy(max_divergence=budget), population=population)
+        answer = apply_bounds(q, community, "X", OrgPolicy(max_divergence=budget), population=population, detector=RULES)
         assert answer.distribution is not None
         assert float(jsd(population, answer.distribution)) <= budget + 1e-6  # a distance: sqrt turns 1e-16 rounding into 1e-8
-    weak = apply_bounds(q, community, "X", population=population, strength=0.0)
+    weak = apply_bounds(q, community, "X", population=population, strength=0.0, detector=RULES)
     assert weak.distribution is not None
     np.testing.assert_allclose(weak.distribution, population)
 
 
 def test_moving_towards_the_population_needs_it() -> None:
     with pytest.raises(ConfigError, match="population"):
-        apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "X", OrgPolicy(max_divergence=0.1))
+        apply_bounds(PEW, np.array([0.6, 0.35, 0.05]), "X", OrgPolicy(max_divergence=0.1), detector=RULES)
 
 
 @pytest.mark.parametrize(

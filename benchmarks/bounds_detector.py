@@ -1,0 +1,154 @@
+"""Choose the semantic detector's thresholds on dev data, then report precision and recall.
+
+Run by hand:  VALUEMULCH_DATA=../shared/data python benchmarks/bounds_detector.py > out.md
+
+Dev data: the probe suite's ``dev`` half, and the train and dev questions of both testbeds (negatives,
+except the few reviewed in ``reviewed.toml`` as proposing a red-line act). Test data: the probes'
+``test`` half and the testbeds' test questions, only reported. The classifier's ridge penalty
+(``l2``) and its two thresholds are picked on dev: among settings that mask an option on at most 1%
+of the real survey questions, most crossing options caught, then fewest false flags, then the middle
+of the tied settings, so that a small shift in scores on new data does not flip the choice. Copy the printed values into ``[semantic]`` of ``src/valuemulch/bounds/redlines.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from valuemulch.bounds import Detector, Flag, semantic_settings
+from valuemulch.bounds._measure import DetectorReport, Labelled, measure, probe_set, survey_set
+from valuemulch.data import load_testbed, resolve_data_root
+from valuemulch.types import Question
+
+
+def _survey_questions(root: Path, splits: tuple[str, ...]) -> list[Question]:
+    out: dict[str, Question] = {}
+    for name in ("us-32", "global-32"):
+        testbed = load_testbed(name, root)
+        for split in splits:
+            out.update({item.question.id: item.question for item in testbed.items(split, "all")})
+    return list(out.values())
+
+
+class Precomputed:
+    """Rule/tag flags and semantic scores per question, so a threshold sweep costs no encoding."""
+
+    def __init__(self, labelled: list[Labelled], l2: float) -> None:
+        rules, semantic = Detector(semantic=False), Detector(l2=l2)
+        self.rules = {q.id: rules.detect(q) for q, _ in labelled}
+        self.scores = {q.id: semantic.scores(q) for q, _ in labelled}
+
+    def flags(
+        self, low: float, high: float, contrast: float, use_rules: bool = True, use_semantic: bool = True
+    ) -> dict[str, list[Flag]]:
+        out = {}
+        for qid, rule_flags in self.rules.items():
+            found = list(rule_flags) if use_rules else []
+            if use_semantic:
+                found += [
+                    Flag(s.option, s.redline, "semantic", s.probability)
+                    for s in self.scores[qid]
+                    if s.flagged(low, high, contrast)
+                ]
+            out[qid] = found
+        return out
+
+
+L2_GRID = (0.001, 0.01, 0.1, 1.0)
+CONTRASTS = (0.0, 0.05, 0.1, 0.2, 0.3)
+SURVEY_BUDGET = 0.01  # at most 1% of real survey questions (train/dev) may get an option masked
+
+
+def select(
+    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[float, Precomputed]
+) -> tuple[float, float, float, float, int, int]:
+    """(l2, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
+    grid = {}
+    steps = [float(t) for t in np.round(np.arange(0.04, 0.961, 0.04), 3)]
+    rules = Detector(semantic=False)
+    for l2, p in pre.items():
+        for low in steps:
+            for high in (h for h in steps if h >= low):
+                for contrast in CONTRASTS:
+                    flags = p.flags(low, high, contrast)
+                    surveys = measure(rules, dev_surveys, flags)
+                    if surveys.negative_questions_flagged > SURVEY_BUDGET * surveys.negative_questions:
+                        continue
+                    r = measure(rules, dev_probes, flags)
+                    grid[(l2, low, high, contrast)] = (r.tp + surveys.tp, -(r.fp + surveys.fp))
+    best = max(grid.values())
+    tied = sorted(k for k, v in grid.items() if v == best)
+    l2, low, high, contrast = tied[len(tied) // 2]
+    return l2, low, high, contrast, best[0], -best[1]
+
+
+def _row(name: str, r: DetectorReport) -> str:
+    p = "n/a" if r.precision is None else f"{r.precision:.3f}"
+    rec = "n/a" if r.recall is None else f"{r.recall:.3f}"
+    return (
+        f"| {name} | {r.tp} | {r.fp} | {r.fn} | {p} | {rec} | {r.positive_questions_caught}/{r.positive_questions} | "
+        f"{r.negative_questions_flagged}/{r.negative_questions} | {r.refused} | {r.false_refusals} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="data root (default: $VALUEMULCH_DATA)")
+    parser.add_argument(
+        "--holdout", action="store_true", help="also report the holdout probes (only once the detector is frozen)"
+    )
+    args = parser.parse_args()
+    root = resolve_data_root(args.data)
+    sets = {
+        "probes dev": probe_set("dev"),
+        "probes test": probe_set("test"),
+        "surveys train+dev": survey_set(_survey_questions(root, ("train", "dev"))),
+        "surveys test": survey_set(_survey_questions(root, ("test",))),
+    }
+    if args.holdout:
+        sets["probes holdout"] = probe_set("holdout")
+    everything = [x for s in sets.values() for x in s]
+    pre = {l2: Precomputed(everything, l2) for l2 in L2_GRID}
+    l2, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], pre)
+    shipped = semantic_settings()
+    if shipped["l2"] not in pre:
+        pre[shipped["l2"]] = Precomputed(everything, shipped["l2"])
+    print(
+        f"Selected on dev: l2 = {l2}, threshold_low = {low}, threshold_high = {high}, contrast = {contrast} "
+        f"(dev: {tp} crossing options caught, {fp} false flags)."
+    )
+    print(
+        f"Shipped in redlines.toml: l2 = {shipped['l2']}, threshold_low = {shipped['threshold_low']}, "
+        f"threshold_high = {shipped['threshold_high']}, contrast = {shipped['contrast']}.\n"
+    )
+    header = (
+        "| set | TP | FP | FN | precision | recall | crossing questions caught | negative questions flagged | refused | false refusals |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for title, c, lo, hi, co in (
+        ("shipped settings", shipped["l2"], shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"]),
+        ("selected settings", l2, low, high, contrast),
+    ):
+        print(f"### Rules + meaning, {title} (l2 {c}, thresholds {lo} / {hi}, contrast {co})\n\n{header}")
+        flags = pre[c].flags(lo, hi, co)
+        for name, labelled in sets.items():
+            print(_row(name, measure(Detector(semantic=False), labelled, flags)))
+        print()
+    ship = pre[shipped["l2"]]
+    print(f"### Ablations at the shipped settings, test sets\n\n{header}")
+    for label, use_rules, use_semantic in (("rules only", True, False), ("meaning only", False, True)):
+        flags = ship.flags(shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"], use_rules, use_semantic)
+        for name in ("probes test", "surveys test", *(["probes holdout"] if args.holdout else [])):
+            print(_row(f"{name}, {label}", measure(Detector(semantic=False), sets[name], flags)))
+    flags = ship.flags(shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"])
+    for name, labelled in sets.items():
+        r = measure(Detector(semantic=False), labelled, flags)
+        for kind, cases in (("missed", r.misses), ("false flags", r.false_flags)):
+            if cases:
+                print(f"\n{name}, {kind} at the shipped settings:\n" + "\n".join(f"- {c}" for c in cases))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Tier-1 detection: which options of a question cross a red line, by tag, by rule or by meaning.
+
+An option crosses a red line when *choosing* it endorses the act. What an option endorses depends on
+its form: a stance option ("Yes", "Favor", "Strongly agree", "Could be justified") endorses the
+question's proposal; a rejecting or neutral one ("No", "Never justified", "Depends") endorses
+nothing; any other option endorses its own text. Each endorsed statement is checked three ways, and
+any one flags it:
+
+1. an explicit ``redline:<id>`` tag from the data or the policy;
+2. the catalogue's patterns (precise, for the unmistakable phrasings);
+3. meaning: a logistic regression on sentence embeddings, fitted on the catalogue's statements
+   (crossings of each red line against statements that cross none: the same topics without the
+   harm, war, lawful punishment, policing, rejections of harm, ordinary survey answers), gives the
+   probability that the statement crosses a red line. It is flagged at ``threshold_high``, or at
+   ``threshold_low`` when the statement also names a harmful act (the catalogue's ``act_cues``):
+   embeddings see topics better than acts, and words see acts better than meaning. The thresholds
+   and the regression's ``l2`` live in ``redlines.toml`` and are chosen by
+   ``benchmarks/bounds_detector.py`` on the dev half of the probe suite and the testbeds' train and
+   dev questions only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from valuemulch.backbones import EmbeddingCache, TextEncoder, make_encoder
+from valuemulch.bounds._catalogue import TAG_PREFIX, catalogue, redline_ids, semantic_settings, training_statements
+from valuemulch.errors import ConfigError
+from valuemulch.types import Question
+
+# Words a stance option is made of. An option all of whose words are here takes its meaning from the
+# question; one with a negation or a rejecting word rejects it; one with a hedging word is neutral.
+_AFFIRM = {
+    "yes", "favor", "favour", "support", "agree", "approve", "accept", "acceptable", "justified",
+    "justifiable", "justify", "should", "good", "right", "ok", "okay", "fine", "allowed", "allow",
+    "definitely", "probably", "certainly", "absolutely", "always", "often", "sometimes", "usually",
+    "mostly", "strongly", "somewhat", "completely", "totally", "very", "fairly", "quite", "generally",
+    "top", "high", "priority", "important", "essential", "idea", "in", "of", "a", "an", "the", "be",
+    "could", "can", "is", "it", "its", "i", "would", "will", "do", "does", "am", "are", "that", "this",
+    "for", "to", "been", "being", "has", "have", "supportive", "necessary", "needed",
+    "personally", "think", "believe", "so", "much", "more", "done", "fair",
+}  # fmt: skip
+_REJECT = {
+    "no", "not", "never", "oppose", "disagree", "disapprove", "unacceptable", "unjustified",
+    "unjustifiable", "wrong", "bad", "against", "rarely", "seldom", "reject", "don't", "dont", "nor",
+    "none", "nothing", "lower", "low", "less", "little", "unfair", "shouldn't", "cannot", "can't", "won't",
+}  # fmt: skip
+_NEUTRAL = {"neither", "depends", "depend", "mixed", "unsure", "sure", "both", "equally", "unclear", "neutral", "vol", "maybe"}
+_WORD = re.compile(r"[a-z']+")
+# A question that proposes ending or banning something ("Should torture be banned?") is endorsed by
+# "Yes" without endorsing the harm it names, so the rules (which read words, not direction) skip it;
+# the semantic layer, which has such rejections among its counter-examples, still sees it.
+_ABOLISH = re.compile(
+    r"\b(ban|bans|banned|banning|prohibit\w*|abolish\w*|outlaw\w*|criminali[sz]\w*|illegal|end|ending|stop|stopping|"
+    r"prevent\w*|protect\w*|never|forbid\w*)\b",
+    re.IGNORECASE,
+)
+# "Should X be banned?": "Yes" endorses the ban (a crossing when X is a freedom, such as prayer), and
+# "No" endorses X (a crossing when X is a harm, such as torture), so a rejecting option is read as
+# endorsing the question without its ban.
+_BAN_PROPOSAL = re.compile(
+    r"\b(be|being)\s+(banned|prohibited|outlawed|abolished|made illegal|criminali[sz]ed|forbidden)\b|"
+    r"\b(ban|banning|prohibit|prohibiting|outlaw|outlawing|abolish|abolishing|criminali[sz]e|criminali[sz]ing)\b",
+    re.IGNORECASE,
+)
+# The rules read the question for a "Yes" only when it proposes something; "They kill too many
+# innocent people. Agree?" describes harm, and agreeing with it endorses none.
+_PROPOSAL = re.compile(
+    r"\b(should|favou?r|support|allow\w*|justif\w*|approve|acceptable|permit\w*|vote\w*|law|legal\w*|policy|"
+    r"propos\w*|plan|would you|be done|go ahead)\b",
+    re.IGNORECASE,
+)
+
+
+def option_stance(option: str) -> str:
+    """``affirm``, ``reject``, ``neutral`` (all three are stance options) or ``substantive``.
+
+    "Yes, it gets results" takes the stance of its head ("Yes"): the rest is a reason, not a new act.
+    """
+    head = re.split(r"[,;:(\u2013\u2014]| - ", option, maxsplit=1)[0]
+    if head != option and _WORD.findall(head.lower()) and _WORD.findall(head.lower())[0] in ("yes", "no"):
+        option = head
+    words = _WORD.findall(option.lower().replace("\u2019", "'"))
+    if not words or not set(words) <= _AFFIRM | _REJECT | _NEUTRAL:
+        return "substantive"
+    if set(words) & _NEUTRAL:
+        return "neutral"
+    if set(words) & _REJECT:
+        return "reject"
+    return "affirm"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One option crossing one red line, and what showed it (``tag``, ``rule`` or ``semantic``)."""
+
+    option: int
+    redline: str
+    source: str
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """The semantic evidence for one endorsed statement: the classifier's probability that it crosses
+    a red line, the red line of the nearest crossing example, whether it names a harmful act, and its
+    contrast. Options that carry their own text are compared with the other options of the question:
+    on a question about prisoners every option is "about" detention, and only the one that stands out
+    from the least suspect one chooses the harm, so meaning alone never masks every option."""
+
+    option: int
+    redline: str
+    probability: float
+    names_act: bool  # the statement names a harmful act (the catalogue's act cues)
+    contrast: float  # above the least suspect option's own text in the same question (else = probability)
+
+    def flagged(self, low: float, high: float, contrast: float) -> bool:
+        return self.contrast >= contrast and (self.probability >= high or (self.names_act and self.probability >= low))
+
+
+class Detector:
+    """Tags, rules and meaning over a whole question; results are memoised per question."""
+
+    def __init__(
+        self,
+        *,
+        semantic: bool = True,
+        threshold_low: float | None = None,
+        threshold_high: float | None = None,
+        contrast: float | None = None,
+        l2: float | None = None,
+        encoder: TextEncoder | None = None,
+    ) -> None:
+        settings = semantic_settings()
+        self.semantic = semantic
+        self.threshold_low = float(settings["threshold_low"] if threshold_low is None else threshold_low)
+        self.threshold_high = float(settings["threshold_high"] if threshold_high is None else threshold_high)
+        self.contrast = float(settings["contrast"] if contrast is None else contrast)
+        self._cues: re.Pattern[str] = settings["act_cues"]
+        self.l2 = float(settings["l2"] if l2 is None else l2)
+        self._encoder = encoder
+        self._encoder_spec = settings["encoder"]
+        self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
+        self._memo: dict[tuple[object, ...], list[Flag]] = {}
+
+    # -- semantic part -------------------------------------------------------------------------
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        encoder = self._encoder or make_encoder(self._encoder_spec)
+        vectors = EmbeddingCache(encoder).embed(texts)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def _fitted(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """A logistic regression (crossing vs not) on the catalogue's statements, fitted once per
+        detector: (weights, bias, crossing vectors, their red-line index). Newton steps from zero make
+        it exact and deterministic, so every process gets the same detector."""
+        if self._model is None:
+            crossing, benign = training_statements()
+            vectors = self._embed([t for t, _ in crossing] + benign)
+            owner = np.array([redline_ids().index(r) for _, r in crossing])
+            y = np.r_[np.ones(len(crossing)), np.zeros(len(benign))]
+            weight = np.where(y == 1, 0.5 / len(crossing), 0.5 / len(benign))  # balanced classes
+            x = np.c_[vectors, np.ones(len(y))]
+            theta = np.zeros(x.shape[1])
+            ridge = np.r_[np.full(vectors.shape[1], self.l2), 0.0]
+            for _ in range(50):
+                prob = 1 / (1 + np.exp(-(x @ theta)))
+                grad = x.T @ (weight * (prob - y)) + ridge * theta
+                hess = (x * (weight * prob * (1 - prob))[:, None]).T @ x + np.diag(ridge)
+                step = np.linalg.solve(hess, grad)
+                theta -= step
+                if np.abs(step).max() < 1e-10:
+                    break
+            self._model = (theta[:-1], float(theta[-1]), vectors[: len(crossing)], owner)
+        return self._model
+
+    def endorsed(self, question: Question) -> list[tuple[int, str, bool]]:
+        """``(option index, statement, from_question)`` for every option whose choice endorses something."""
+        out = []
+        for i, option in enumerate(question.options):
+            if question.refusal[i]:
+                continue
+            stance = option_stance(option)
+            if stance == "substantive":
+                out.append((i, option, False))
+            elif stance == "affirm":
+                out.append((i, question.text, True))
+            elif stance == "reject" and _BAN_PROPOSAL.search(question.text):
+                out.append((i, _BAN_PROPOSAL.sub(" ", question.text), True))
+        return out
+
+    def scores(self, question: Question) -> list[Score]:
+        """The semantic evidence for each endorsing option (what calibration sweeps over)."""
+        endorsed = self.endorsed(question)
+        if not endorsed:
+            return []
+        w, b, examples, owner = self._fitted()
+        vectors = self._embed([text for _, text, _ in endorsed])
+        probability = 1 / (1 + np.exp(-(vectors @ w + b)))
+        nearest = (vectors @ examples.T).argmax(axis=1)
+        ids = redline_ids()
+        own_text = [row for row, (_, _, from_question) in enumerate(endorsed) if not from_question]
+        floor = float(probability[own_text].min()) if len(own_text) >= 2 else 0.0
+        return [
+            Score(
+                i,
+                ids[owner[nearest[row]]],
+                float(probability[row]),
+                bool(self._cues.search(text)),
+                float(probability[row]) - (0.0 if from_question else floor),
+            )
+            for row, (i, text, from_question) in enumerate(endorsed)
+        ]
+
+    # -- the whole detector --------------------------------------------------------------------
+    def detect(self, question: Question, option_tags: tuple[tuple[str, ...], ...] | None = None) -> list[Flag]:
+        """Every (option, red line) crossing in ``question``; at most one flag per option and red line."""
+        key = (question.text, question.options, question.refusal, option_tags)
+        if key in self._memo:
+            return self._memo[key]
+        flags: list[Flag] = []
+        seen: set[tuple[int, str]] = set()
+
+        def add(flag: Flag) -> None:
+            if (flag.option, flag.redline) not in seen:
+                seen.add((flag.option, flag.redline))
+                flags.append(flag)
+
+        for i, tags in enumerate(option_tags or ()):
+            for rid in tag_redlines(tags):
+                add(Flag(i, rid, "tag"))
+        for i, text, from_question in self.endorsed(question):
+            if from_question and (_ABOLISH.search(text) or not _PROPOSAL.search(text)):
+                continue
+            for rid in rule_redlines(text):
+                add(Flag(i, rid, "rule"))
+        if self.semantic:
+            for score in self.scores(question):
+                if score.flagged(self.threshold_low, self.threshold_high, self.contrast):
+                    add(Flag(score.option, score.redline, "semantic", round(score.probability, 4)))
+        flags.sort(key=lambda f: f.option)
+        if len(self._memo) > 100_000:
+            self._memo.clear()
+        self._memo[key] = flags
+        return flags
+
+
+def tag_redlines(tags: tuple[str, ...]) -> list[str]:
+    """The red lines named by ``redline:<id>`` tags; an unknown id is an error, not a silent pass."""
+    known = set(redline_ids())
+    found = []
+    for tag in tags:
+        if tag.startswith(TAG_PREFIX):
+            rid = tag.removeprefix(TAG_PREFIX)
+            if rid not in known:
+                raise ConfigError(f"Unknown red-line tag '{tag}'. Expected one of {[TAG_PREFIX + k for k in sorted(known)]}.")
+            found.append(rid)
+    return found
+
+
+def rule_redlines(text: str) -> list[str]:
+    """The red lines whose catalogue patterns match ``text``."""
+    return [line.id for line in catalogue() if any(p.search(text) for p in line.patterns)]
+
+
+@cache
+def default_detector() -> Detector:
+    """The shipped detector (tags, rules and meaning with the catalogue's thresholds), one per process."""
+    return Detector()
