@@ -19,7 +19,11 @@ from rich.table import Table
 
 from valuemulch.bounds import audit, load_org_policy
 from valuemulch.certify import Evaluation, evaluate
+from valuemulch.certify._certificate import CertifyConfig
 from valuemulch.certify._evaluate import Refusals
+from valuemulch.certify._rules import default_policy_file
+from valuemulch.certify._run import certify, verify
+from valuemulch.certify._signing import default_key_dir, init_keys, trusted_keys
 from valuemulch.certify._testbed_eval import CommunitySet, ItemSet, evaluate_on_testbed
 from valuemulch.data import (
     SPLITS,
@@ -32,7 +36,9 @@ from valuemulch.data import (
     write_csv,
     write_jsonl,
 )
+from valuemulch.deploy import Registry
 from valuemulch.errors import ConfigError, ValuemulchError
+from valuemulch.pipeline import run_pipeline
 from valuemulch.policies import Policy, policy_class, policy_names
 from valuemulch.training import Trained, adapt, train
 
@@ -43,6 +49,10 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect and convert survey da
 app.add_typer(data_app, name="data")
 bounds_app = typer.Typer(no_args_is_help=True, help="Three-tier bounds: red lines, the organisation's policy, personalisation.")
 app.add_typer(bounds_app, name="bounds")
+keys_app = typer.Typer(no_args_is_help=True, help="The Ed25519 key that signs certificates.")
+app.add_typer(keys_app, name="keys")
+registry_app = typer.Typer(no_args_is_help=True, help="The local registry of models and their certificates.")
+app.add_typer(registry_app, name="registry")
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and CI logs get full rows
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -238,7 +248,12 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 def _bar(description: str) -> Progress:
     return Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )
 
 
@@ -254,15 +269,27 @@ def train_cmd(
     policy: Annotated[str, typer.Option(help="Policy name (see `valuemulch policies`).")] = "encoder",
     seed: Annotated[int, typer.Option(help="Training seed (for policies that take one).")] = 0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter override key=value; repeat for more.")] = None,
+    add_norms: Annotated[
+        Path | None, typer.Option(help="Also train on these items (your own communities, any supported format).")
+    ] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a policy on the testbed's train split (seen communities) and save it to --out."""
     tb = load_testbed(testbed, resolve_data_root(data))
     params = _parse_params(set_ or [])
+    extra = read_norms(add_norms) if add_norms is not None else None
     with _bar(f"training {policy} on {testbed}") as bar:
         task = bar.add_task("fit", total=None)
-        trained = train(policy, tb, seed=seed, params=params, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        trained = train(
+            policy,
+            tb,
+            seed=seed,
+            params=params,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            extra=extra,
+            extra_source=str(add_norms or ""),
+        )
     path = _save(trained, out)
     dev = evaluate(trained.policy, tb.items("dev", "seen"), n_boot=200, seed=0)
     summary = {
@@ -348,6 +375,163 @@ def bounds_check(
         reasons = "; ".join(f"tier {x['tier']} {x['code']}" + (f" ({x['detail']})" if x["detail"] else "") for x in r["reasons"])
         table.add_row(r["question_id"], r["community"], str(r["masked"]), "yes" if r["refused"] else "", reasons)
     console.print(table)
+
+
+@app.command(name="certify")
+@user_errors
+def certify_cmd(
+    model: Annotated[Path, typer.Argument(help="The model directory `valuemulch train` wrote.")],
+    out: Annotated[Path, typer.Option(help="New directory for certificate.json, report.html and MODEL_CARD.md.")],
+    testbed: Annotated[
+        str | None, typer.Option(help="Testbed to certify on (default: the one the model was trained on).")
+    ] = None,
+    policy_file: Annotated[Path | None, typer.Option(help="Certification rules (TOML); default: the shipped policy.")] = None,
+    key: Annotated[Path | None, typer.Option(help="Private signing key (default: the one `valuemulch keys init` made).")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for every CI.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstraps and of onboarding draws.")] = 0,
+    adapt_k: Annotated[int, typer.Option(help="Answers each held-out community is onboarded from.")] = 10,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Certify a model: agreement per community with CIs beside baselines and frontier models, bounds
+    probes, a verdict by explicit rules; signed. Exit code 1 when the model is not certified."""
+    if testbed is None:
+        testbed = str(Policy.read_provenance(model).get("trained_on", {}).get("testbed") or "")
+        if not testbed:
+            raise ConfigError(f"{model} does not say which testbed it was trained on; pass --testbed.")
+    config = CertifyConfig(
+        testbed=testbed, policy_file=str(policy_file or default_policy_file()), n_boot=n_boot, seed=seed, adapt_k=adapt_k
+    )
+    with console.status("certifying") as status:
+        written = certify(
+            model,
+            out,
+            config,
+            resolve_data_root(data),
+            key or default_key_dir() / "signing.key",
+            progress=lambda m: status.update(m),
+        )
+    _print_verdict(written.certificate, written.directory, as_json)
+    if not written.certified:
+        raise typer.Exit(1)
+
+
+def _print_verdict(cert: dict[str, Any], directory: Path, as_json: bool) -> None:
+    seen = cert["evaluation"]["seen"]["metrics"]
+    summary = {
+        "certificate": str(directory / "certificate.json"),
+        "report": str(directory / "report.html"),
+        "certificate_id": cert["certificate_id"],
+        "certified": cert["verdict"]["certified"],
+        "one_minus_jsd": seen["one_minus_jsd"],
+        "tv": seen["tv"],
+        "rules": cert["verdict"]["rules"],
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    verdict = "[bold green]CERTIFIED[/]" if summary["certified"] else "[bold red]NOT CERTIFIED[/]"
+    m = seen["one_minus_jsd"]
+    console.print(
+        f"{verdict}  {cert['model']['label']} on {cert['testbed']['name']}: 1-JSD {_fmt(m['mean'])} [{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]"
+    )
+    for rule in summary["rules"]:
+        console.print(f"  {'pass' if rule['passed'] else '[red]FAIL[/]'}  {rule['id']}: {rule['detail']}")
+    console.print(f"certificate: {summary['certificate']}\nreport: {summary['report']}")
+
+
+@app.command(name="verify")
+@user_errors
+def verify_cmd(
+    certificate: Annotated[Path, typer.Argument(help="The certificate.json to check.")],
+    key: Annotated[list[Path] | None, typer.Option(help="Trusted public key file; repeat for more (default: your own).")] = None,
+    model: Annotated[Path | None, typer.Option(help="The certified model's directory, if it moved.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Check the signature and hashes, re-run the evaluation and compare every number. Exit 0 or 1."""
+    trusted = trusted_keys(key or [])
+    if not trusted:
+        raise ConfigError("No trusted public key: pass --key PUBLIC_KEY_FILE, or run `valuemulch keys init` to make your own.")
+    with console.status("re-running the certification") as status:
+        result = verify(certificate, trusted, resolve_data_root(data), model, progress=lambda m: status.update(m))
+    for line in result.checks:
+        console.print(f"ok    {line}")
+    for line in result.problems:
+        console.print(f"[red]FAIL[/]  {line}")
+    console.print("[bold green]verified[/]" if result.ok else "[bold red]verification failed[/]")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@keys_app.command("init")
+@user_errors
+def keys_init(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where to write the key pair (default: $VALUEMULCH_KEYS or ~/.config/valuemulch/keys)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing key pair.")] = False,
+) -> None:
+    """Create the Ed25519 key pair that signs certificates (the private key is readable by its owner only)."""
+    pair = init_keys(directory, force=force)
+    typer.echo(f"private key: {pair.private} (mode 600)\npublic key:  {pair.public}\nkey id:      {pair.key_id}")
+
+
+@registry_app.command("list")
+@user_errors
+def registry_list(as_json: JsonOpt = False) -> None:
+    """The registered models, their certificates and status."""
+    registry = Registry()
+    entries = registry.list()
+    if as_json:
+        print(json.dumps({"registry": str(registry.path), "models": [e.to_dict() for e in entries]}, indent=2))
+        return
+    table = Table(title=f"registry: {registry.path}")
+    for col in ("id", "certified", "status", "testbed", "certificate"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.id, "yes" if e.certified else "no", e.status, e.testbed, e.certificate)
+    console.print(table)
+
+
+@app.command(name="pipeline")
+@user_errors
+def pipeline_cmd(
+    testbed: Annotated[str, typer.Option(help=f"Testbed: one of {sorted(TESTBEDS)}.")] = "us-32",
+    out: Annotated[Path, typer.Option(help="New directory for the model and its certificate.")] = Path("runs/us-32"),
+    seed: Annotated[int, typer.Option(help="Training and bootstrap seed.")] = 0,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for every CI.")] = 1000,
+    data: DataOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: train the encoder policy, certify it, register it. Exit code 1 if not certified."""
+    with _bar("training") as bar:
+        task = bar.add_task("fit", total=None)
+        result = run_pipeline(
+            testbed,
+            out,
+            resolve_data_root(data),
+            seed=seed,
+            n_boot=n_boot,
+            on_step=lambda m: bar.update(task, description=m),
+            on_train=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if result.new_key is not None and not as_json:
+        console.print(f"created a signing key at {result.new_key} (see `valuemulch keys init --help`)")
+    if as_json:
+        cert = result.certificate
+        print(json.dumps({"model": str(result.model_dir), "registry_id": result.entry.id, "seconds": result.seconds,
+                          "certificate": str(result.certificate_path), "certified": cert["verdict"]["certified"],
+                          "one_minus_jsd": cert["evaluation"]["seen"]["metrics"]["one_minus_jsd"]}, indent=2))  # fmt: skip
+    else:
+        _print_verdict(result.certificate, result.certificate_path.parent, False)
+        console.print(
+            f"model: {result.model_dir}  registered as {result.entry.id}\n"
+            f"time: train {result.seconds['train']:.0f} s, certify {result.seconds['certify']:.0f} s, total {result.seconds['total']:.0f} s\n"
+            f"next: valuemulch verify {result.certificate_path}"
+        )
+    if not result.certificate["verdict"]["certified"]:
+        raise typer.Exit(1)
 
 
 @data_app.command("export")

@@ -47,9 +47,12 @@ def train(
     seed: int = 0,
     params: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    extra: Norms | None = None,
+    extra_source: str = "",
 ) -> Trained:
     """Fit ``policy_name`` on the train split of the testbed's seen communities (oracles excepted:
-    they are references that read every item, so they are refused here)."""
+    they are references that read every item, so they are refused here), plus ``extra`` items (an
+    organisation's own communities) when given; the provenance records both separately."""
     params = dict(params or {})
     probe = make_policy(policy_name, data_root=testbed.data_root)
     if probe.oracle:
@@ -60,7 +63,15 @@ def train(
     if "seed" in probe.get_params():
         params.setdefault("seed", seed)
     policy = make_policy(policy_name, data_root=testbed.data_root, **params)
-    norms = testbed.items("train", "seen")
+    testbed_items = testbed.items("train", "seen")
+    norms = testbed_items
+    if extra is not None and len(extra):
+        clash = sorted(set(extra.communities) & set(testbed.communities))
+        if clash:
+            raise ConfigError(
+                f"--add-norms holds communities the testbed already has ({clash[:5]}); give your communities their own ids."
+            )
+        norms = testbed_items.merged(extra)
     start = time.perf_counter()
     if progress is not None and _accepts(policy.fit, "progress"):
         policy.fit(norms, progress=progress)  # type: ignore[call-arg]
@@ -72,9 +83,12 @@ def train(
             "testbed": testbed.name,
             "split": "train",
             "communities": testbed.seen,
-            "items": len(norms),
-            "items_hash": norms.content_hash(),
+            "items": len(testbed_items),
+            "items_hash": testbed_items.content_hash(),
             "testbed_hash": testbed.norms.content_hash(),
+            "extra": None
+            if extra is None or not len(extra)
+            else {"source": extra_source, "items": len(extra), "communities": extra.communities, "items_hash": extra.content_hash()},
         },
         "policy": policy_name,
         "params": policy.get_params(),

@@ -1,4 +1,4 @@
-"""Imports point down the pipeline only: types/errors <- metrics <- data <- backbones <- policies <- bounds <- training <- certify <- cli."""
+"""Imports point down the pipeline only: types/errors <- metrics <- data <- backbones <- policies <- bounds <- training <- certify <- deploy <- pipeline <- cli."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "src" / "valuemulch"
-LAYERS = ["errors", "types", "metrics", "data", "backbones", "policies", "bounds", "training", "certify", "cli"]
+LAYERS = ["errors", "types", "metrics", "data", "backbones", "policies", "bounds", "training", "certify", "deploy", "pipeline", "cli"]
 
 
 def _layer(module: str) -> int:

@@ -1,0 +1,182 @@
+"""``certify`` writes a signed certificate, its report and model card; ``verify`` re-checks all of it.
+
+Verification trusts nothing in the file: the signature must come from a trusted key, the id must
+match the content, every model file and the evaluated data must hash as recorded, and re-running
+the certification with the recorded settings must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from valuemulch.certify._certificate import CertifyConfig, Progress, build_body, build_certificate, certificate_id, file_hashes
+from valuemulch.certify._report import render_model_card, render_report
+from valuemulch.certify._signing import canonical_json, sign_document, verify_document
+from valuemulch.data import load_testbed
+from valuemulch.errors import ConfigError
+
+CERTIFICATE = "certificate.json"
+#: Numbers re-computed by ``verify`` must match the certificate within this absolute tolerance. On the
+#: same machine and versions they match exactly; other CPUs may differ in the last bits of float sums.
+TOLERANCE = 1e-6
+#: Parts of the certificate that ``verify`` recomputes and compares, number by number.
+COMPARED = ("testbed", "config", "evaluation", "bounds", "verdict")
+
+
+@dataclass
+class Written:
+    certificate: dict[str, Any]
+    directory: Path
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.certificate["verdict"]["certified"])
+
+
+def certify(
+    model_dir: str | Path,
+    out: str | Path,
+    config: CertifyConfig,
+    data_root: Path,
+    private_key: Path,
+    progress: Progress | None = None,
+) -> Written:
+    """Certify, sign and write ``certificate.json``, ``report.html`` and ``MODEL_CARD.md`` into ``out``.
+
+    The directory appears whole or not at all (built beside it, then renamed), and a failing verdict
+    is written like a passing one: the report is how people learn why.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} exists and is not empty; choose a new directory (certificates are never overwritten).")
+    testbed = load_testbed(config.testbed, data_root)
+    document = build_certificate(model_dir, testbed, config, canonical_json, progress)
+    signed = sign_document(document, private_key)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (staging / CERTIFICATE).write_text(
+            json.dumps(signed, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        (staging / "report.html").write_text(render_report(signed), encoding="utf-8")
+        (staging / "MODEL_CARD.md").write_text(render_model_card(signed), encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Written(signed, out)
+
+
+@dataclass
+class Verification:
+    problems: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
+    """Every place where ``a`` (the certificate) and ``b`` (the re-run) differ beyond ``TOLERANCE``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                out.append(f"{where}: {'missing in the certificate' if key not in a else 'missing in the re-run'}")
+            else:
+                _diff(a[key], b[key], where, out)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(f"{path}: {len(a)} entries in the certificate, {len(b)} in the re-run")
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            _diff(x, y, f"{path}[{i}]", out)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        if not math.isclose(a, b, rel_tol=0, abs_tol=TOLERANCE):
+            out.append(f"{path}: certificate {a!r}, re-run {b!r}")
+    elif a != b:
+        out.append(f"{path}: certificate {a!r}, re-run {b!r}")
+
+
+def verify(
+    cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
+) -> Verification:
+    """Check the signature, the id, the model files and the data, then re-run and compare every number."""
+    result = Verification()
+    cert_path = Path(cert_path)
+    try:
+        document = json.loads(cert_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(
+            f"{cert_path}: cannot read a certificate here ({err}); pass the certificate.json that `certify` wrote."
+        ) from None
+    if not isinstance(document, dict) or document.get("schema") != "valuemulch.certificate/1":
+        raise ConfigError(
+            f"{cert_path}: expected a valuemulch.certificate/1 document, got schema {document.get('schema') if isinstance(document, dict) else type(document).__name__!r}."
+        )
+
+    ok, reason = verify_document(document, trusted)
+    (result.checks if ok else result.problems).append(f"signature: {reason}")
+    expected_id = certificate_id(document, canonical_json)
+    if document.get("certificate_id") != expected_id:
+        result.problems.append(f"certificate_id: recorded {document.get('certificate_id')}, content hashes to {expected_id}")
+
+    model = Path(model_dir) if model_dir is not None else Path(document["model"]["dir"])
+    if not model.is_dir():
+        result.problems.append(f"model: {model} does not exist; pass --model with the certified model's directory")
+        return result
+    recorded, actual = document["model"]["files"], file_hashes(model)
+    changed = sorted(f for f in set(recorded) | set(actual) if recorded.get(f) != actual.get(f))
+    if changed:
+        result.problems.append(
+            "model files differ from the certificate: "
+            + ", ".join(
+                f"{f} ({'missing' if f not in actual else 'added' if f not in recorded else 'content changed'})" for f in changed
+            )
+        )
+    else:
+        result.checks.append(f"model files: {len(actual)} files match their SHA-256")
+
+    config = CertifyConfig.from_dict(document["config"])
+    testbed = load_testbed(config.testbed, data_root)
+    seen_test, unseen_test = testbed.items(config.split, "seen"), testbed.items(config.split, "unseen")  # type: ignore[arg-type]
+    data_now = {
+        "seen_test": seen_test.content_hash(),
+        "unseen_test": unseen_test.content_hash(),
+        "frontier": testbed.frontier_items.content_hash(),
+    }
+    data_changed = [k for k, v in document["testbed"]["items_hash"].items() if data_now.get(k) != v]
+    if data_changed:
+        result.problems.append(
+            f"data: the evaluated items changed since certification ({', '.join(data_changed)} hash differently under {data_root})"
+        )
+    else:
+        result.checks.append("data: the evaluated items hash as recorded")
+    if changed or data_changed:
+        result.problems.append("not re-run: the model or the data is not what was certified")
+        return result
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy_file = Path(tmp) / document["verdict"]["policy_file"]
+        policy_file.write_text(document["config"]["policy_text"], encoding="utf-8")
+        config.policy_file = str(policy_file)
+        rerun = build_body(model, testbed, config, progress)
+    rerun["config"]["policy_file"] = document["config"]["policy_file"]
+    differences: list[str] = []
+    for key in COMPARED:
+        _diff(document.get(key), rerun.get(key), key, differences)
+    if differences:
+        result.problems.append(
+            f"re-run: {len(differences)} numbers differ (tolerance {TOLERANCE}):\n  " + "\n  ".join(differences[:40])
+        )
+    else:
+        result.checks.append(f"re-run: every number matches (tolerance {TOLERANCE})")
+    return result

@@ -1,0 +1,108 @@
+"""The local model registry: one SQLite file listing trained models, their certificates and status.
+
+Deployment reads only from here, so that what serves is always a model whose certificate was
+checked when it was registered. ``VALUEMULCH_REGISTRY`` overrides the location (tests, CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from valuemulch.errors import ConfigError
+
+REGISTRY_ENV = "VALUEMULCH_REGISTRY"
+STATUSES = ("registered", "promoted", "retired")
+
+
+def default_registry_path() -> Path:
+    """``$VALUEMULCH_REGISTRY``, else ``$XDG_DATA_HOME/valuemulch/registry.sqlite``."""
+    if os.environ.get(REGISTRY_ENV):
+        return Path(os.environ[REGISTRY_ENV])
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "valuemulch" / "registry.sqlite"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    model_dir: str
+    certificate: str
+    certificate_id: str
+    certified: bool
+    testbed: str
+    policy: str
+    status: str
+    registered: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+
+
+class Registry:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_registry_path()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, model_dir TEXT NOT NULL, certificate TEXT NOT NULL,"
+                " certificate_id TEXT NOT NULL, certified INTEGER NOT NULL, testbed TEXT NOT NULL, policy TEXT NOT NULL,"
+                " status TEXT NOT NULL, registered TEXT NOT NULL)"
+            )
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def register(self, certificate_path: str | Path) -> Entry:
+        """Add the model a certificate describes (idempotent for the same certificate)."""
+        path = Path(certificate_path).resolve()
+        try:
+            cert = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(
+                f"{path}: cannot read the certificate ({err}); pass the certificate.json that `certify` wrote."
+            ) from None
+        entry = Entry(
+            id=f"{cert['testbed']['name']}-{cert['model']['policy']}-{cert['certificate_id'][:8]}",
+            model_dir=cert["model"]["dir"],
+            certificate=str(path),
+            certificate_id=cert["certificate_id"],
+            certified=bool(cert["verdict"]["certified"]),
+            testbed=cert["testbed"]["name"],
+            policy=cert["model"]["policy"],
+            status="registered",
+            registered=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        with self._connect() as con:
+            known = con.execute("SELECT * FROM models WHERE id = ?", (entry.id,)).fetchone()
+            if known is not None:
+                return _entry(known)
+            con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*entry.__dict__.values(),))
+        return entry
+
+    def list(self) -> list[Entry]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM models ORDER BY registered, id").fetchall()
+        return [_entry(r) for r in rows]
+
+    def get(self, model_id: str) -> Entry:
+        for entry in self.list():
+            if entry.id == model_id:
+                return entry
+        raise ConfigError(f"No model '{model_id}' in the registry {self.path}; `valuemulch registry list` shows the ids.")

@@ -1,0 +1,154 @@
+"""`valuemulch certify` / `verify` / `pipeline` end to end on global-32, with every tamper case.
+
+One model is trained and certified per module (a real encoder on the real testbed); each tamper test
+copies what it breaks, so the others see the original.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_cli import run
+
+from valuemulch.bounds import adversarial_norms
+from valuemulch.certify._signing import init_keys, sign_document
+from valuemulch.data import write_jsonl
+from valuemulch.data._globalopinionqa import extract_question_text
+from valuemulch.data._testbeds import GOQA_JSON
+from valuemulch.deploy import Registry
+
+TESTBED = "global-32"
+N_BOOT = "200"  # enough for the CI rule (>= 200), and keeps each re-run short
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keys and registry in a temporary home, for this process and the CLI processes it starts."""
+    root = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("VALUEMULCH_KEYS", "VALUEMULCH_REGISTRY")}
+    os.environ["VALUEMULCH_KEYS"] = str(root / "keys")
+    os.environ["VALUEMULCH_REGISTRY"] = str(root / "registry.sqlite")
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def certified(home: Path, data_root: Path) -> tuple[Path, Path]:
+    run("keys", "init")
+    assert (home / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
+    model = home / "model"
+    run("train", "--testbed", TESTBED, "--out", str(model), data=data_root)
+    cert = home / "cert"
+    proc = run("certify", str(model), "--out", str(cert), "--n-boot", N_BOOT, data=data_root, check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (cert / "certificate.json").is_file() and (cert / "report.html").is_file() and (cert / "MODEL_CARD.md").is_file()
+    return model, cert
+
+
+def _verify(cert: Path, data_root: Path, *extra: str) -> tuple[int, str]:
+    proc = run("verify", str(cert / "certificate.json"), *extra, data=data_root, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_certificate_has_the_schema_and_verifies(certified: tuple[Path, Path], data_root: Path) -> None:
+    _, cert = certified
+    doc = json.loads((cert / "certificate.json").read_text())
+    assert doc["schema"] == "valuemulch.certificate/1" and doc["signature"]["algorithm"] == "ed25519"
+    seen = doc["evaluation"]["seen"]
+    assert set(seen["per_community"]) == set(doc["testbed"]["seen"])
+    assert {"uniform", "option-text-prior", "pooled-oracle"} <= set(doc["evaluation"]["baselines"])
+    assert doc["evaluation"]["frontier"]["runs"] and doc["evaluation"]["unseen"]["k"] == 10
+    assert set(doc["model"]["files"]) >= {"policy.json", "weights.safetensors"}
+    assert doc["provenance"]["git"]["commit"] is None or len(doc["provenance"]["git"]["commit"]) == 40
+    assert [r["id"] for r in doc["verdict"]["rules"]] and doc["bounds"]["violations"]["n_violations"] == 0
+    code, out = _verify(cert, data_root)
+    assert code == 0, out
+    assert "every number matches" in out
+
+
+def test_an_edited_metric_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
+    _, cert = certified
+    copy = shutil.copytree(cert, tmp_path / "cert")
+    doc = json.loads((copy / "certificate.json").read_text())
+    doc["evaluation"]["seen"]["metrics"]["tv"]["mean"] -= 0.05
+    (copy / "certificate.json").write_text(json.dumps(doc))
+    code, out = _verify(copy, data_root)
+    assert code == 1
+    assert "changed after it was signed" in out and "evaluation.seen.metrics.tv.mean" in out
+
+
+def test_a_flipped_model_byte_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
+    model, cert = certified
+    copy = shutil.copytree(model, tmp_path / "model")
+    weights = copy / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    code, out = _verify(cert, data_root, "--model", str(copy))
+    assert code == 1 and "weights.safetensors (content changed)" in out
+
+
+def test_a_changed_data_item_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path, global32) -> None:  # type: ignore[no-untyped-def]
+    _, cert = certified
+    copy = tmp_path / "data"
+    shutil.copytree(data_root, copy)
+    item = next(iter(global32.items("test", "seen")))
+    path = copy / GOQA_JSON
+    records = json.loads(path.read_text())
+    hit = next(
+        r for r in records if r["attribute"] == item.community and extract_question_text(r["question"]) == item.question.text
+    )
+    hit["gold_distribution"] = list(reversed(hit["gold_distribution"]))
+    path.write_text(json.dumps(records))
+    code, out = _verify(cert, copy)
+    assert code == 1 and "the evaluated items changed" in out and "seen_test" in out
+
+
+def test_a_signature_from_another_key_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
+    _, cert = certified
+    other = init_keys(tmp_path / "other")
+    copy = shutil.copytree(cert, tmp_path / "cert")
+    doc = json.loads((copy / "certificate.json").read_text())
+    (copy / "certificate.json").write_text(json.dumps(sign_document(doc, other.private)))
+    code, out = _verify(copy, data_root)
+    assert code == 1 and f"signed by key {other.key_id} which is not trusted" in out
+    code, out = _verify(copy, data_root, "--key", str(other.public))
+    assert code == 0, out
+
+
+def test_an_adversarial_model_is_refused(home: Path, data_root: Path) -> None:
+    """Fitted to a community that chooses red-line options, the model is refused; the report is still written."""
+    norms = write_jsonl(adversarial_norms(), home / "adversarial.jsonl")
+    model = home / "adversarial-model"
+    run("train", "--testbed", TESTBED, "--out", str(model), "--add-norms", str(norms), data=data_root)
+    cert = home / "adversarial-cert"
+    proc = run("certify", str(model), "--out", str(cert), "--n-boot", N_BOOT, data=data_root, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NOT CERTIFIED" in proc.stdout and (cert / "report.html").is_file()
+    doc = json.loads((cert / "certificate.json").read_text())
+    failed = {r["id"] for r in doc["verdict"]["rules"] if not r["passed"]}
+    assert "no-learned-red-line-preference" in failed
+    assert doc["bounds"]["redline_preference"]["max"][0] == "ADVERSARIAL:red-line-majority"
+    assert doc["bounds"]["violations"]["n_violations"] == 0  # bounded answers still never choose a crossing
+
+
+def test_pipeline_trains_certifies_and_registers(home: Path, data_root: Path) -> None:
+    out = home / "run"
+    proc = run("pipeline", "--testbed", TESTBED, "--out", str(out), "--n-boot", N_BOOT, data=data_root, check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    cert = out / "certificate" / "certificate.json"
+    assert cert.is_file() and str(cert) in proc.stdout.replace("\n", "")
+    entries = Registry().list()
+    assert any(e.certificate == str(cert.resolve()) for e in entries)
+    listed = json.loads(run("registry", "list", "--json").stdout)
+    assert any(m["certificate"] == str(cert.resolve()) for m in listed["models"])

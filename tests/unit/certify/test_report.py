@@ -1,0 +1,195 @@
+"""The certificate's HTML report and model card, rendered from the synthetic example certificate."""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from valuemulch.certify._report import render_model_card, render_report
+
+EXAMPLE = Path(__file__).parents[2] / "fixtures" / "certificate_example.json"
+HEADINGS = (
+    "Per-community agreement",
+    "Metrics side by side",
+    "Distribution comparisons",
+    "Trade-offs",
+    "Unseen communities",
+    "Bounds",
+    "Provenance",
+)
+
+
+@pytest.fixture
+def cert() -> dict[str, Any]:
+    return json.loads(EXAMPLE.read_text())
+
+
+def _section(page: str, anchor: str) -> str:
+    """The HTML of one section, so an assertion can say where something appears."""
+    match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert match, f"no section {anchor!r}"
+    return match.group(1)
+
+
+def test_example_is_marked_synthetic(cert: dict[str, Any]) -> None:
+    assert "SYNTHETIC" in cert["_note"] and cert["schema"] == "valuemulch.certificate/1"
+
+
+def test_report_loads_nothing_from_outside(cert: dict[str, Any]) -> None:
+    page = render_report(cert)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?//""", page)
+    for target in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", page):
+        assert target.startswith(("#", "data:")), target
+    assert "<script" not in page and "@import" not in page and "url(" not in page
+
+
+def test_report_names_every_community_baseline_and_run(cert: dict[str, Any]) -> None:
+    page = render_report(cert)
+    evaluation = cert["evaluation"]
+    agreement = _section(page, "agreement")
+    for community in evaluation["seen"]["per_community"]:
+        assert html.escape(community) in agreement
+    for community in evaluation["unseen"]["per_community"]:
+        assert html.escape(community) in _section(page, "unseen")
+    for name in evaluation["baselines"]:
+        assert html.escape(name) in agreement and html.escape(name) in _section(page, "metrics")
+    for label in evaluation["frontier"]["runs"]:
+        assert html.escape(label) in _section(page, "metrics")
+    for q in evaluation["questions"]["best"] + evaluation["questions"]["worst"]:
+        assert html.escape(q["text"]) in _section(page, "questions")
+    assert "oracle, reference" in agreement
+
+
+def test_report_sections_in_order(cert: dict[str, Any]) -> None:
+    page = render_report(cert)
+    positions = [page.index(f"<h2>{h}</h2>") for h in HEADINGS]
+    assert positions == sorted(positions)
+    assert page.index("CERTIFIED") < positions[0]
+    for rule in cert["verdict"]["rules"]:
+        assert html.escape(rule["id"]) in page[: positions[0]] and html.escape(rule["detail"]) in page[: positions[0]]
+
+
+def test_report_plots_are_accessible_svg(cert: dict[str, Any]) -> None:
+    page = render_report(cert)
+    assert page.count('<figure class="plot">') >= 4
+    svgs = re.findall(r"<svg[^>]*>.*?</svg>", page, re.S)
+    assert len(svgs) >= 4
+    for svg in svgs:
+        assert 'role="img"' in svg and 'aria-label="' in svg and "<title>" in svg
+
+
+def test_report_shows_every_metric_for_model_and_baselines(cert: dict[str, Any]) -> None:
+    metrics = _section(render_report(cert), "metrics")
+    seen = cert["evaluation"]["seen"]["metrics"]
+    for summary in seen.values():
+        assert f"{summary['mean']:.3f}" in metrics and f"[{summary['ci'][0]:.3f}, {summary['ci'][1]:.3f}]" in metrics
+    for baseline in cert["evaluation"]["baselines"].values():
+        for summary in baseline["metrics"].values():
+            if summary is not None:
+                assert f"{summary['mean']:.3f}" in metrics
+
+
+def test_frontier_runs_sorted_by_tv(cert: dict[str, Any]) -> None:
+    metrics = _section(render_report(cert), "metrics")
+    runs = cert["evaluation"]["frontier"]["runs"]
+    by_tv = sorted(runs, key=lambda label: runs[label]["metrics"]["tv"]["mean"])
+    positions = [metrics.index(html.escape(label)) for label in by_tv]
+    assert positions == sorted(positions)
+
+
+def test_tradeoff_puts_no_budget_last(cert: dict[str, Any]) -> None:
+    cert["evaluation"]["tradeoff"].reverse()
+    tradeoff = _section(render_report(cert), "tradeoff")
+    labels = re.findall(r"<tr><td>([^<]+)</td>", tradeoff)
+    assert labels == ["0.05", "0.10", "0.20", "none"]
+
+
+def test_report_escapes_certificate_strings(cert: dict[str, Any]) -> None:
+    hostile = copy.deepcopy(cert)
+    attack = '<script>alert("mulch")</script>'
+    hostile["evaluation"]["questions"]["worst"][0]["text"] = attack
+    hostile["evaluation"]["questions"]["worst"][0]["options"][0] = "<b onmouseover=x>"
+    hostile["model"]["label"] = 'a "quoted" & <i>label</i>'
+    hostile["verdict"]["rules"][0]["detail"] = "<img src=x onerror=alert(1)>"
+    page = render_report(hostile)
+    assert "<script" not in page and "<b onmouseover" not in page and "<img" not in page and "<i>label" not in page
+    assert html.escape(attack) in page and "&lt;b onmouseover=x&gt;" in page
+    card = render_model_card(hostile)
+    assert "\\<i>label\\</i>" in card and not re.search(r"(?<!\\)<", card)  # Markdown renders no HTML from it
+
+
+def test_null_sections_render_as_not_evaluated(cert: dict[str, Any]) -> None:
+    cert["evaluation"]["unseen"] = None
+    cert["evaluation"]["frontier"] = None
+    cert["evaluation"]["tradeoff"] = []
+    cert["evaluation"]["seen"]["metrics"]["kl"] = None
+    cert["evaluation"]["baselines"]["uniform"]["metrics"]["tv"] = None
+    cert["provenance"]["packages"]["torch"] = None
+    del cert["bounds"]["redline_preference"]["limit"]
+    page = render_report(cert)
+    assert "Not evaluated" in _section(page, "unseen")
+    assert "Not evaluated" in _section(page, "metrics")  # the frontier runs
+    assert "Not evaluated" in _section(page, "tradeoff")
+    assert "—" in _section(page, "metrics")
+    assert page.count('<figure class="plot">') >= 4
+    assert "Not evaluated" in render_model_card(cert)
+
+
+def test_minimal_certificate_still_renders() -> None:
+    page = render_report({"schema": "valuemulch.certificate/1", "evaluation": {"seen": None}, "bounds": None})
+    for heading in HEADINGS:
+        assert f"<h2>{heading}</h2>" in page
+    assert "NOT CERTIFIED" in page and "Not evaluated" in page
+    assert "NOT CERTIFIED" in render_model_card({})
+
+
+def test_verdict_badge_follows_the_certificate(cert: dict[str, Any]) -> None:
+    assert "NOT CERTIFIED" not in render_report(cert)
+    cert["verdict"]["certified"] = False
+    cert["verdict"]["rules"][1]["passed"] = False
+    page = render_report(cert)
+    assert "NOT CERTIFIED" in page and ">FAIL<" in page
+    assert "**NOT CERTIFIED**" in render_model_card(cert)
+
+
+def test_model_card(cert: dict[str, Any]) -> None:
+    card = render_model_card(cert)
+    for heading in (
+        "Intended use",
+        "Communities",
+        "Training data",
+        "Evaluation",
+        "Unseen communities",
+        "Bounds",
+        "Known limitations",
+    ):
+        assert f"## {heading}" in card
+    assert "**CERTIFIED**" in card and "valuemulch verify" in card
+    assert cert["certificate_id"] in card
+    for path, digest in cert["model"]["files"].items():
+        assert path in card and digest in card
+    for name in cert["evaluation"]["baselines"]:
+        assert name in card
+    seen = cert["evaluation"]["seen"]["metrics"]["one_minus_jsd"]
+    assert f"{seen['mean']:.3f} [{seen['ci'][0]:.3f}, {seen['ci'][1]:.3f}]" in card
+    for community in cert["evaluation"]["unseen"]["per_community"]:
+        assert community in card
+    holdout = cert["bounds"]["detector"]["probes"]["holdout"]
+    limitations = card[card.index("## Known limitations") :]
+    assert f"recall {holdout['recall']:.3f}" in limitations and holdout["misses"][0] in limitations
+    for rule in cert["verdict"]["rules"]:
+        assert rule["id"] in card
+
+
+def test_model_card_keeps_tables_whole(cert: dict[str, Any]) -> None:
+    cert["verdict"]["rules"][0]["detail"] = "a | b\nc"
+    rule_line = next(line for line in render_model_card(cert).splitlines() if cert["verdict"]["rules"][0]["id"] in line)
+    assert "a \\| b c" in rule_line and rule_line.count(" | ") == 2
