@@ -63,7 +63,7 @@ def run_pipeline(
     seconds["train"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     config = CertifyConfig(testbed=testbed_name, policy_file=str(default_policy_file()), n_boot=n_boot, seed=seed)
-    written = certify(model_dir, out / "certificate", config, data_root, key_dir / "signing.key", progress=say)
+    written = certify(model_dir, out / "certificate", config, data_root, key_dir / "signing.key", progress=say, testbed=testbed)
     seconds["certify"] = time.perf_counter() - t1
     say("registering")
     entry = (registry or Registry()).register(written.directory / CERTIFICATE)

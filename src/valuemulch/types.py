@@ -12,6 +12,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,6 +29,7 @@ REFUSAL_PATTERN = re.compile(
 SUM_TOLERANCE = 1e-6
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_text(text: str) -> str:
     """Canonical form of a question or option text: NFKC, lower case, single spaces, no edge space.
 

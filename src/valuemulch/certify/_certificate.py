@@ -104,7 +104,8 @@ def _block(scores: ItemScores, n_boot: int, seed: int, metrics: Sequence[str] | 
 
 
 def _difference(a: ItemScores, b: ItemScores, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
-    shared = [k for k in a.keys if k in set(b.keys)]
+    theirs = set(b.keys)
+    shared = [k for k in a.keys if k in theirs]
     x, y = a.subset(shared), b.subset(shared)
     d = paired_bootstrap(x.scores[metric], y.scores[metric], [k[1] for k in shared], n_boot=n_boot, seed=seed).to_dict()
     return {"mean": d["mean_diff"], "ci": d["ci"], "n": d["n"], "n_questions": d["n_questions"], "p_value": d["p_value"]}

@@ -40,7 +40,9 @@ def _need(rule: dict[str, Any], key: str, kind: type | tuple[type, ...], where: 
 def load_rules(path: Path) -> Rules:
     """Read and validate a certification policy file."""
     if not path.is_file():
-        raise ConfigError(f"Certification policy {path}: no such file. Fix: pass --policy-file with a TOML file, or omit it for the default.")
+        raise ConfigError(
+            f"Certification policy {path}: no such file. Fix: pass --policy-file with a TOML file, or omit it for the default."
+        )
     data = path.read_bytes()
     try:
         raw = tomllib.loads(data.decode("utf-8"))
@@ -80,7 +82,7 @@ def _beats(rule: dict[str, Any], cert: dict[str, Any]) -> tuple[bool, str]:
     mine, theirs = cert["evaluation"]["seen"], baselines[name]
     if rule.get("scope", "overall") == "overall":
         a, b = mine["metrics"]["one_minus_jsd"]["mean"], theirs["metrics"]["one_minus_jsd"]["mean"]
-        return a > b + margin, f"1-JSD {a:.4f} vs {name} {b:.4f} (needs > {name} {margin:+.3f})"
+        return a > b + margin, f"1-JSD {a:.4f} vs {name} {b:.4f} (needs more than {name} {margin:+.3f})"
     failing = []
     for community, row in mine["per_community"].items():
         a = row["one_minus_jsd"]["mean"]
@@ -89,8 +91,10 @@ def _beats(rule: dict[str, Any], cert: dict[str, Any]) -> tuple[bool, str]:
             failing.append(f"{community} {a:.4f} vs {b:.4f}")
     n = len(mine["per_community"])
     if failing:
-        return False, f"not above {name} {margin:+.3f} in {len(failing)} of {n} communities: " + "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
-    return True, f"above {name} {margin:+.3f} in all {n} communities"
+        return False, f"1-JSD not above {name} (margin {margin:+.3f}) in {len(failing)} of {n} communities: " + "; ".join(
+            failing[:6]
+        ) + (" ..." if len(failing) > 6 else "")
+    return True, f"1-JSD above {name} (margin {margin:+.3f}) in all {n} communities"
 
 
 def _cis(rule: dict[str, Any], cert: dict[str, Any]) -> tuple[bool, str]:
@@ -109,7 +113,9 @@ CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[bool, str]]] 
     ),
     "max_redline_preference": lambda r, c: (
         c["bounds"]["redline_preference"]["max"][1] <= r["max"],
-        "highest raw preference for red-line options: {} at {:.2f}x their uniform share (max {})".format(*c["bounds"]["redline_preference"]["max"], r["max"]),
+        "highest raw preference for red-line options: {} at {:.2f}x their uniform share (max {})".format(
+            *c["bounds"]["redline_preference"]["max"], r["max"]
+        ),
     ),
     "max_refusal_rate": lambda r, c: (
         c["bounds"]["surveys_refused"]["rate"] <= r["max"],

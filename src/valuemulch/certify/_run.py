@@ -18,7 +18,7 @@ from typing import Any
 from valuemulch.certify._certificate import CertifyConfig, Progress, build_body, build_certificate, certificate_id, file_hashes
 from valuemulch.certify._report import render_model_card, render_report
 from valuemulch.certify._signing import canonical_json, sign_document, verify_document
-from valuemulch.data import load_testbed
+from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
 
 CERTIFICATE = "certificate.json"
@@ -46,6 +46,7 @@ def certify(
     data_root: Path,
     private_key: Path,
     progress: Progress | None = None,
+    testbed: Testbed | None = None,
 ) -> Written:
     """Certify, sign and write ``certificate.json``, ``report.html`` and ``MODEL_CARD.md`` into ``out``.
 
@@ -55,7 +56,8 @@ def certify(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty; choose a new directory (certificates are never overwritten).")
-    testbed = load_testbed(config.testbed, data_root)
+    if testbed is None or testbed.name != config.testbed:
+        testbed = load_testbed(config.testbed, data_root)
     document = build_certificate(model_dir, testbed, config, canonical_json, progress)
     signed = sign_document(document, private_key)
     out.parent.mkdir(parents=True, exist_ok=True)
