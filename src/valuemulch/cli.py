@@ -53,6 +53,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="The Ed25519 key that signs ce
 app.add_typer(keys_app, name="keys")
 registry_app = typer.Typer(no_args_is_help=True, help="The local registry of models and their certificates.")
 app.add_typer(registry_app, name="registry")
+audit_app = typer.Typer(no_args_is_help=True, help="The decision service's hash-chained audit log.")
+app.add_typer(audit_app, name="audit")
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and CI logs get full rows
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -492,6 +494,97 @@ def registry_list(as_json: JsonOpt = False) -> None:
     for e in entries:
         table.add_row(e.id, "yes" if e.certified else "no", e.status, e.testbed, e.certificate)
     console.print(table)
+
+
+@registry_app.command("promote")
+@user_errors
+def registry_promote(
+    model_id: Annotated[str, typer.Argument(help="A registry id (`valuemulch registry list`).")],
+    allow_uncertified: Annotated[bool, typer.Option(help="Development only: promote a model that failed certification.")] = False,
+) -> None:
+    """Make a certified model the one `valuemulch serve` answers with."""
+    entry = Registry().promote(model_id, allow_uncertified=allow_uncertified)
+    typer.echo(f"promoted {entry.id} (certified: {'yes' if entry.certified else 'NO'})")
+
+
+@registry_app.command("retire")
+@user_errors
+def registry_retire(model_id: Annotated[str, typer.Argument(help="A registry id.")]) -> None:
+    """Take a model out of service for good; its record stays."""
+    entry = Registry().retire(model_id)
+    typer.echo(f"retired {entry.id}")
+
+
+@app.command(name="serve")
+@user_errors
+def serve_cmd(
+    model: Annotated[str | None, typer.Option(help="Registry id or model directory (default: the promoted model).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    policy_file: Annotated[Path | None, typer.Option(help="Tier-2 organisation policy (.toml or .yaml).")] = None,
+    admin_key_file: Annotated[
+        Path | None, typer.Option(help="File holding the SHA-256 (hex) of the admin API key (`valuemulch admin-key`).")
+    ] = None,
+    audit: Annotated[
+        Path | None, typer.Option(help="Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch/audit.sqlite).")
+    ] = None,
+    allow_uncertified: Annotated[
+        bool, typer.Option(help="Development only: serve an uncertified model; answers say so.")
+    ] = False,
+) -> None:
+    """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
+    import uvicorn
+
+    from valuemulch.deploy._service import ServiceConfig, create_app
+
+    key_hash = None
+    if admin_key_file is not None:
+        key_hash = admin_key_file.read_text(encoding="utf-8").strip().lower()
+        if len(key_hash) != 64 or any(c not in "0123456789abcdef" for c in key_hash):
+            raise ConfigError(f"{admin_key_file}: expected the 64 hex digits `valuemulch admin-key` writes, got something else.")
+    config = ServiceConfig(
+        model=model, audit=audit, policy_file=policy_file, admin_key_hash=key_hash, allow_uncertified=allow_uncertified
+    )
+    app_ = create_app(config)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
+
+
+@app.command(name="admin-key")
+@user_errors
+def admin_key(
+    out: Annotated[Path, typer.Option(help="Where to write the key's SHA-256 (give it to `serve --admin-key-file`).")],
+) -> None:
+    """Create an admin API key: prints it once, stores only its hash."""
+    import hashlib
+    import secrets
+
+    if out.exists():
+        raise ConfigError(f"{out} exists; choose another path (a key is shown only once, so it is never overwritten).")
+    key = secrets.token_urlsafe(32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(hashlib.sha256(key.encode()).hexdigest() + "\n", encoding="utf-8")
+    typer.echo(f"admin key (shown once, store it safely): {key}\nhash written to {out}")
+
+
+@audit_app.command("verify")
+@user_errors
+def audit_verify(
+    audit: Annotated[
+        Path | None, typer.Option(help="Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch/audit.sqlite).")
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain record by record. Exit 0 when intact, 1 otherwise."""
+    from valuemulch.deploy._audit import default_audit_path, verify_chain
+
+    path = audit or default_audit_path()
+    report = verify_chain(path)
+    if report.ok:
+        typer.echo(f"audit log {path}: {report.n_records} records, chain intact")
+        return
+    typer.echo(f"audit log {path}: {report.n_records} records, chain BROKEN:", err=True)
+    for problem in report.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command(name="pipeline")

@@ -18,6 +18,7 @@ from valuemulch.backbones._encoders import TextEncoder
 from valuemulch.data import user_cache_dir
 
 CACHE_FILE = "embeddings.sqlite"
+MEMORY_ITEMS = 100_000  # ~150 MB of 384-d float32 vectors at most
 
 
 def default_cache_path() -> Path:
@@ -37,6 +38,7 @@ class EmbeddingCache:
         self.batch_size = batch_size
         self.hits = 0
         self.misses = 0
+        self._memory: dict[str, np.ndarray] = {}  # this process's recent vectors: a service asks again and again
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +54,14 @@ class EmbeddingCache:
         """``(len(texts), dim)`` float32 vectors; only texts not cached yet reach the encoder."""
         unique = list(dict.fromkeys(texts))
         keys = {t: _key(t) for t in unique}
-        found: dict[str, np.ndarray] = {}
+        found: dict[str, np.ndarray] = {k: self._memory[k] for k in keys.values() if k in self._memory}
+        if len(found) == len(keys):
+            self.hits += len(unique)
+            return (
+                np.stack([found[keys[t]] for t in texts]).astype(np.float32, copy=False)
+                if texts
+                else np.zeros((0, self.encoder.dim), dtype=np.float32)
+            )
         con = self._connect()
         try:
             key_list = list(keys.values())
@@ -84,6 +93,9 @@ class EmbeddingCache:
                 found.update({keys[t]: v for t, v in zip(batch, vectors, strict=True)})
         finally:
             con.close()
+        if len(self._memory) > MEMORY_ITEMS:
+            self._memory.clear()
+        self._memory.update(found)
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([found[keys[t]] for t in texts]).astype(np.float32, copy=False)

@@ -146,11 +146,13 @@ class Detector:
         self._encoder_spec = settings["encoder"]
         self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
         self._memo: dict[tuple[object, ...], list[Flag]] = {}
+        self._cache: EmbeddingCache | None = None
 
     # -- semantic part -------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
-        encoder = self._encoder or make_encoder(self._encoder_spec)
-        vectors = EmbeddingCache(encoder).embed(texts)
+        if self._cache is None:
+            self._cache = EmbeddingCache(self._encoder or make_encoder(self._encoder_spec))
+        vectors = self._cache.embed(texts)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def _fitted(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:

@@ -106,3 +106,32 @@ class Registry:
             if entry.id == model_id:
                 return entry
         raise ConfigError(f"No model '{model_id}' in the registry {self.path}; `valuemulch registry list` shows the ids.")
+
+    def promote(self, model_id: str, *, allow_uncertified: bool = False) -> Entry:
+        """Make ``model_id`` the one `serve` answers with; the previously promoted model steps back."""
+        entry = self.get(model_id)
+        if entry.status == "retired":
+            raise ConfigError(f"Model '{model_id}' is retired; register a new certificate for it to serve again.")
+        if not entry.certified and not allow_uncertified:
+            raise ConfigError(
+                f"Model '{model_id}' is not certified (see {entry.certificate}); only certified models are promoted. "
+                "For development, pass --allow-uncertified: every answer is then marked uncertified."
+            )
+        with self._connect() as con:
+            con.execute("UPDATE models SET status = 'registered' WHERE status = 'promoted'")
+            con.execute("UPDATE models SET status = 'promoted' WHERE id = ?", (model_id,))
+        return self.get(model_id)
+
+    def retire(self, model_id: str) -> Entry:
+        """Take a model out of service for good (its rows stay, for the audit trail)."""
+        self.get(model_id)
+        with self._connect() as con:
+            con.execute("UPDATE models SET status = 'retired' WHERE id = ?", (model_id,))
+        return self.get(model_id)
+
+    def promoted(self) -> Entry | None:
+        return next((e for e in self.list() if e.status == "promoted"), None)
+
+    def find_by_dir(self, model_dir: str | Path) -> Entry | None:
+        wanted = str(Path(model_dir).resolve())
+        return next((e for e in reversed(self.list()) if str(Path(e.model_dir).resolve()) == wanted), None)

@@ -43,6 +43,10 @@ class Policy:
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def predict_communities(self, communities: Sequence[str], questions: Sequence[Question]) -> dict[str, list[np.ndarray]]:
+        """Every community's answers to the same questions (policies override this to share the work)."""
+        return {c: self.predict(c, questions) for c in communities}
+
     @property
     def label(self) -> str:
         """How reports name this policy (a recorded run adds which run)."""

@@ -80,7 +80,9 @@ class _Scorer(nn.Module):
         return h, self.population(h).squeeze(-1)
 
     @staticmethod
-    def logits(h: torch.Tensor, shared: torch.Tensor, heads: torch.Tensor, mask: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    def logits(
+        h: torch.Tensor, shared: torch.Tensor, heads: torch.Tensor, mask: torch.Tensor, offset: torch.Tensor
+    ) -> torch.Tensor:
         """Log-probabilities ``[questions, communities, options]`` for the community ``heads``;
         ``offset`` (same shape) holds the log option-text prior the network corrects, or zeros."""
         logits = offset + shared[:, None, :] + torch.einsum("qkh,ch->qck", h, heads)
@@ -105,7 +107,9 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _targets(norms: Sequence[NormItem], question_ids: list[str], communities: list[str], k_max: int) -> tuple[np.ndarray, np.ndarray]:
+def _targets(
+    norms: Sequence[NormItem], question_ids: list[str], communities: list[str], k_max: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``targets [questions, communities, max options]`` and which items exist (weight 1) or not (0)."""
     q_index = {q: i for i, q in enumerate(question_ids)}
     c_index = {c: i for i, c in enumerate(communities)}
@@ -356,6 +360,28 @@ class EncoderPolicy(Policy):
         for q, row in zip(questions, log_pred, strict=True):
             p = torch.exp(row[: q.n_options]).numpy()
             out.append(p / p.sum())
+        return out
+
+    def predict_communities(self, communities: Sequence[str], questions: Sequence[Question]) -> dict[str, list[np.ndarray]]:
+        """One forward pass for many communities: the features and hidden states are shared."""
+        net = self._require_net()
+        unknown = [c for c in communities if c not in self.communities_]
+        if unknown:
+            raise ConfigError(f"Communities {unknown[:5]} are unknown to this model (it knows {len(self.communities_)}).")
+        if not questions or not communities:
+            return {c: [] for c in communities}
+        x, mask = self._features(questions)
+        columns = torch.tensor([self.communities_.index(c) for c in communities])
+        offset = self._offset(questions, list(communities), x.shape[1])
+        with torch.no_grad():
+            log_pred = net(x, mask, columns, offset).double()
+        out: dict[str, list[np.ndarray]] = {}
+        for j, c in enumerate(communities):
+            rows = []
+            for i, q in enumerate(questions):
+                p = torch.exp(log_pred[i, j, : q.n_options]).numpy()
+                rows.append(p / p.sum())
+            out[c] = rows
         return out
 
     # -- persistence ------------------------------------------------------------------------

@@ -1,0 +1,412 @@
+"""The decision service's audit log: every decision, appended to one SQLite file as a hash chain.
+
+Each record stores the SHA-256 of the previous record's hash plus its own canonical JSON, so that
+editing, deleting or reordering a record breaks the chain where it happened, and `verify_chain` (run
+by a separate process, ``valuemulch audit verify``) names the record. The service acknowledges a
+request only after `AuditLog.append` returns, which is after COMMIT with WAL and ``synchronous=FULL``:
+a ``kill -9`` (or power loss) then can lose only records that were never acknowledged. Removing
+records from the end, or rewriting every record from some point on, leaves a chain that is valid;
+catching that needs the last hash kept somewhere else. ``VALUEMULCH_AUDIT`` overrides the location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from valuemulch.errors import ConfigError, DataError
+
+AUDIT_ENV = "VALUEMULCH_AUDIT"
+GENESIS = "0" * 64
+# The fields a record's hash covers, in the order of the table's columns.
+HASHED_FIELDS = (
+    "seq",
+    "ts",
+    "request_hash",
+    "community",
+    "model_id",
+    "certificate_id",
+    "certified",
+    "endpoint",
+    "bounds",
+    "answer",
+)
+COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS decisions (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, request_hash TEXT NOT NULL,"
+    " community TEXT NOT NULL, model_id TEXT NOT NULL, certificate_id TEXT, certified INTEGER NOT NULL,"
+    " endpoint TEXT NOT NULL, bounds TEXT NOT NULL, answer TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE)"
+)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
+_PAGE = 500  # rows `records` reads per lock hold, so that a long listing never stalls appends
+MAX_PROBLEMS = 20
+
+
+def default_audit_path() -> Path:
+    """``$VALUEMULCH_AUDIT``, else ``$XDG_DATA_HOME/valuemulch/audit.sqlite``."""
+    if os.environ.get(AUDIT_ENV):
+        return Path(os.environ[AUDIT_ENV])
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "valuemulch" / "audit.sqlite"
+
+
+def _jsonable(value: Any) -> Any:
+    # numpy scalars and arrays (what models return) become plain numbers and lists.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _canonical(value: Any) -> str:
+    """The one JSON text a value hashes as: sorted keys, no spaces, UTF-8 kept, no NaN or Infinity."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_jsonable)
+
+
+def _non_finite(value: Any, where: str) -> tuple[str, float] | None:
+    """Where in ``value`` the first NaN or Infinity is (``answer['p'][2]``) and what it is, for the error message."""
+    if not isinstance(value, float) and hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, dict):
+        items: Any = ((f"{where}[{k!r}]", v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for at, v in items:
+        found = _non_finite(v, at)
+        if found is not None:
+            return found
+    return None
+
+
+def _to_json(name: str, value: Any) -> str:
+    if not isinstance(value, dict):
+        raise DataError("audit record", field=name, expected="a dict", got=value, fix=f"pass {name} as a dict of JSON values.")
+    bad = _non_finite(value, name)
+    if bad is not None:
+        raise DataError(
+            "audit record",
+            field=bad[0],
+            expected="a finite number (JSON, and so the audit log, has no NaN or Infinity)",
+            got=bad[1],
+            fix="do not acknowledge a decision whose numbers are not finite; fix the model output, or record null.",
+        )
+    try:
+        return _canonical(value)
+    except (TypeError, ValueError) as err:
+        raise DataError(
+            "audit record",
+            field=name,
+            expected="JSON values only (str keys; str, int, finite float, bool, None, list, dict)",
+            got=value,
+            fix=f"convert {name} to plain JSON values before appending ({err}).",
+        ) from None
+
+
+def _check_text(name: str, value: Any, *, optional: bool = False) -> None:
+    # A non-str would be stored converted by the TEXT column's affinity and then no longer match its hash.
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise DataError(
+            "audit record",
+            field=name,
+            expected="a str" + (" or None" if optional else ""),
+            got=value,
+            fix=f"pass {name} as a string.",
+        )
+
+
+def record_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """SHA-256 hex of ``prev_hash`` followed by the canonical JSON of the hashed fields of ``fields``."""
+    missing = [name for name in HASHED_FIELDS if name not in fields]
+    if missing:
+        raise ConfigError(
+            f"record_hash needs the fields {', '.join(HASHED_FIELDS)}; {', '.join(missing)} missing from "
+            f"{sorted(fields)}. Pass a Record's fields (`Record.to_dict()`)."
+        )
+    content = _canonical({name: fields[name] for name in HASHED_FIELDS})
+    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+
+
+def request_hash(body: bytes | dict[str, Any]) -> str:
+    """SHA-256 hex of the request exactly as received (a dict hashes as its canonical JSON)."""
+    if isinstance(body, bytes | bytearray | memoryview):
+        return hashlib.sha256(bytes(body)).hexdigest()
+    if isinstance(body, dict):
+        return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+    raise ConfigError(
+        f"request_hash expects the raw request bytes or a dict, got {type(body).__name__}; pass `await request.body()`."
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    ts: str
+    request_hash: str
+    community: str
+    model_id: str
+    certificate_id: str | None
+    certified: bool
+    endpoint: str
+    bounds: dict[str, Any]
+    answer: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    return Record(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        bool(row[6]),
+        row[7],
+        json.loads(row[8]),
+        json.loads(row[9]),
+        row[10],
+        row[11],
+    )
+
+
+class AuditLog:
+    """Appends decisions to the hash chain at ``path`` (`default_audit_path` by default); safe across threads and processes.
+
+    One connection per instance, shared by the service's worker threads: a lock serialises its use
+    within the process, and ``BEGIN IMMEDIATE`` serialises writers across processes, so each append
+    reads the true last record before linking to it.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_audit_path()
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            mode = self._con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ConfigError(
+                    f"{self.path}: the audit log needs SQLite's WAL mode, got journal mode '{mode}'; "
+                    f"put it on a local filesystem (set {AUDIT_ENV} to a file path)."
+                )
+            self._con.execute("PRAGMA synchronous=FULL")
+            self._con.execute(_SCHEMA)
+            self._con.execute("CREATE INDEX IF NOT EXISTS decisions_request_hash ON decisions (request_hash)")
+            found = tuple(row[1] for row in self._con.execute("PRAGMA table_info(decisions)"))
+            if found != COLUMNS:
+                raise ConfigError(
+                    f"{self.path}: table 'decisions' has columns {found}, expected {COLUMNS}; "
+                    f"this file is not a valuemulch audit log, point {AUDIT_ENV} at another path."
+                )
+        except sqlite3.DatabaseError as err:
+            self._con.close()
+            raise ConfigError(
+                f"{self.path}: cannot open as an audit log ({err}); expected an SQLite file, "
+                f"point {AUDIT_ENV} at a new or existing audit.sqlite."
+            ) from None
+        except BaseException:
+            self._con.close()
+            raise
+
+    def append(
+        self,
+        *,
+        request_hash: str,
+        community: str,
+        model_id: str,
+        certificate_id: str | None,
+        certified: bool,
+        endpoint: str,
+        bounds: dict[str, Any],
+        answer: dict[str, Any],
+    ) -> Record:
+        """Commits one decision linked to the last record; returns only once it is durable."""
+        for name, value in (
+            ("request_hash", request_hash),
+            ("community", community),
+            ("model_id", model_id),
+            ("endpoint", endpoint),
+        ):
+            _check_text(name, value)
+        _check_text("certificate_id", certificate_id, optional=True)
+        if certified not in (True, False):
+            raise DataError(
+                "audit record", field="certified", expected="a bool", got=certified, fix="pass certified as True or False."
+            )
+        bounds_json, answer_json = _to_json("bounds", bounds), _to_json("answer", answer)
+        # The record holds the values as they read back, so its hash is what `verify_chain` recomputes.
+        fields: dict[str, Any] = {
+            "request_hash": request_hash,
+            "community": community,
+            "model_id": model_id,
+            "certificate_id": certificate_id,
+            "certified": bool(certified),
+            "endpoint": endpoint,
+            "bounds": json.loads(bounds_json),
+            "answer": json.loads(answer_json),
+        }
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                last = con.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+                prev_seq, prev_hash = last if last is not None else (0, GENESIS)
+                fields["seq"] = prev_seq + 1
+                fields["ts"] = datetime.now(UTC).isoformat(timespec="microseconds")
+                digest = record_hash(prev_hash, fields)
+                con.execute(
+                    f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                    (
+                        fields["seq"],
+                        fields["ts"],
+                        request_hash,
+                        community,
+                        model_id,
+                        certificate_id,
+                        int(fields["certified"]),
+                        endpoint,
+                        bounds_json,
+                        answer_json,
+                        prev_hash,
+                        digest,
+                    ),
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        return Record(**fields, prev_hash=prev_hash, hash=digest)
+
+    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
+
+    def count(self) -> int:
+        return int(self._fetch("SELECT COUNT(*) FROM decisions")[0][0])
+
+    def last(self) -> Record | None:
+        rows = self._fetch(f"{_SELECT} ORDER BY seq DESC LIMIT 1")
+        return _record(rows[0]) if rows else None
+
+    def get(self, seq: int) -> Record | None:
+        rows = self._fetch(f"{_SELECT} WHERE seq = ?", (seq,))
+        return _record(rows[0]) if rows else None
+
+    def find(self, request_hash: str) -> list[Record]:
+        """Every decision made for this request (a retried request appears more than once)."""
+        return [_record(r) for r in self._fetch(f"{_SELECT} WHERE request_hash = ? ORDER BY seq", (request_hash,))]
+
+    def records(self, start: int = 1) -> Iterator[Record]:
+        """Records with ``seq >= start`` in seq order, read a page at a time."""
+        after = start - 1
+        while True:
+            rows = self._fetch(f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (after, _PAGE))
+            yield from (_record(r) for r in rows)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    n_records: int
+    problems: list[str] = field(default_factory=list)
+
+
+def _stored_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The hashed fields as `append` hashed them; raises ValueError for a column no append could write."""
+    fields = dict(zip(HASHED_FIELDS, row[: len(HASHED_FIELDS)], strict=True))
+    if fields["certified"] not in (0, 1) or isinstance(fields["certified"], float):
+        raise ValueError(f"certified is {fields['certified']!r}, not 0 or 1")
+    fields["certified"] = bool(fields["certified"])
+    for name in ("bounds", "answer"):
+        try:
+            fields[name] = json.loads(fields[name])
+        except (TypeError, json.JSONDecodeError):
+            raise ValueError(f"{name} is not valid JSON") from None
+    return fields
+
+
+def verify_chain(path: str | Path) -> ChainReport:
+    """Walks the log at ``path`` read-only and reports every gap, broken link and edited record by seq."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"No audit log at {path}; expected the audit.sqlite the decision service writes. Pass its path (or set {AUDIT_ENV})."
+        )
+    problems: list[str] = []
+    n_problems = 0
+    n_records = 0
+
+    def problem(text: str) -> None:
+        nonlocal n_problems
+        n_problems += 1
+        if n_problems <= MAX_PROBLEMS:
+            problems.append(text)
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as err:
+        raise ConfigError(f"{path}: cannot open the audit log read-only ({err}); check the path and its permissions.") from None
+    try:
+        # One SELECT is one read snapshot, so appends made meanwhile do not show as problems.
+        rows = con.execute(f"{_SELECT} ORDER BY seq")
+        prev: tuple[int, str] | None = None  # the previous record's (seq, stored hash)
+        for row in rows:
+            n_records += 1
+            seq, prev_hash, stored = row[0], row[10], row[11]
+            expected_seq = prev[0] + 1 if prev is not None else 1
+            if seq != expected_seq:
+                where = f"seq {seq} follows seq {prev[0]}" if prev is not None else f"the first record is seq {seq}, not 1"
+                problem(f"gap: {where} (record deleted?)")
+            elif prev_hash != (prev[1] if prev is not None else GENESIS):
+                to = f"seq {prev[0]}" if prev is not None else "the genesis hash"
+                problem(f"seq {seq}: prev_hash does not link to {to}")
+            try:
+                fields = _stored_fields(row)
+            except ValueError as err:
+                problem(f"seq {seq}: {err} (record edited?)")
+            else:
+                if not isinstance(prev_hash, str) or record_hash(prev_hash, fields) != stored:
+                    problem(f"seq {seq}: hash does not match its content (record edited?)")
+            prev = (seq, stored)
+    except sqlite3.DatabaseError as err:
+        raise ConfigError(
+            f"{path}: not a readable audit log ({err}); expected the SQLite file with a 'decisions' table "
+            f"that the decision service writes."
+        ) from None
+    finally:
+        con.close()
+    if n_problems > MAX_PROBLEMS:
+        problems.append(f"... and {n_problems - MAX_PROBLEMS} more")
+    return ChainReport(ok=n_problems == 0, n_records=n_records, problems=problems)
