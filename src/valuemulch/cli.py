@@ -545,6 +545,9 @@ def serve_cmd(
     config = ServiceConfig(
         model=model, audit=audit, policy_file=policy_file, admin_key_hash=key_hash, allow_uncertified=allow_uncertified
     )
+    import torch
+
+    torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
     app_ = create_app(config)
     uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
 

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,8 @@ from valuemulch.policies import Policy
 from valuemulch.types import Question
 
 MODEL_PREFIX = "valuemulch/"
+PREDICTION_CACHE = 4096  # distinct questions whose per-community answers stay in memory
+_CACHE_LOCK = threading.Lock()
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -88,13 +91,32 @@ class Deployment:
     certificate: dict[str, Any] | None
     org_policy: OrgPolicy
 
+    _predictions: OrderedDict[tuple[object, ...], tuple[dict[str, np.ndarray], np.ndarray]] = field(default_factory=OrderedDict)
+
+    def _predict(self, questions: list[Question]) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """Every community's raw answer and the population answer per question, memoised by content:
+        deployers ask the same question for many communities, and the model is frozen while it serves."""
+        keys = [(q.text, q.options, q.ordinal) for q in questions]
+        found: dict[tuple[object, ...], tuple[dict[str, np.ndarray], np.ndarray]] = {
+            k: v for k in keys if (v := self._predictions.get(k)) is not None
+        }
+        missing = [q for q, k in zip(questions, keys, strict=True) if k not in found]
+        if missing:
+            everyone = self.policy.predict_communities(self.communities, missing)
+            for i, q in enumerate(missing):
+                answers = {c: everyone[c][i] for c in self.communities}
+                found[(q.text, q.options, q.ordinal)] = (answers, np.mean(list(answers.values()), axis=0))
+            with _CACHE_LOCK:
+                self._predictions.update(found)
+                while len(self._predictions) > PREDICTION_CACHE:
+                    self._predictions.popitem(last=False)
+        return [found[k] for k in keys]
+
     def answers(self, community: str, questions: list[Question], strength: float) -> list[tuple[BoundedAnswer, np.ndarray]]:
         """Bounded answers; the population answer is the mean over the model's communities, as certified."""
-        everyone = self.policy.predict_communities(self.communities, questions)
         out = []
-        for i, q in enumerate(questions):
-            population = np.mean([everyone[c][i] for c in self.communities], axis=0)
-            raw = everyone[community][i]
+        for q, (everyone, population) in zip(questions, self._predict(questions), strict=True):
+            raw = everyone[community]
             bounded = apply_bounds(
                 q, raw, community, self.org_policy, population=population, strength=strength, detector=default_detector()
             )
