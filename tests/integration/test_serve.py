@@ -305,12 +305,6 @@ def test_errors_have_one_shape_and_the_right_status(client: httpx.Client, deploy
     assert r.status_code == 200 and len(r.json()["results"]) == 64, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BodyLimit (deploy/_service.py) raises ServiceError(413) inside receive(); FastAPI's body reader wraps any "
-    "exception while reading into HTTPException(400, 'There was an error parsing the body'), so a chunked body over the "
-    "limit gets 400 http_error, not 413",
-)
 def test_a_chunked_body_over_the_limit_is_413(client: httpx.Client, communities: list[str]) -> None:
     body = json.dumps({"community": communities[0], "question": "x" * 300_000, "options": ["Yes", "No"]}).encode()
 
@@ -323,12 +317,6 @@ def test_a_chunked_body_over_the_limit_is_413(client: httpx.Client, communities:
     assert_error(r, 413, None, "body_too_large")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an option holding a lone surrogate (JSON '\\ud800') passes QuestionIn validation (deploy/_service.py) and "
-    "crashes in backbones/_embedding_cache.py:_key (text.encode('utf-8') -> UnicodeEncodeError): 500 with a text/plain "
-    "'Internal Server Error' body, not the error shape",
-)
 def test_a_lone_surrogate_in_an_option_is_a_422(client: httpx.Client, communities: list[str]) -> None:
     raw = '{"community": ' + json.dumps(communities[0]) + ', "question": "Sundays?", "options": ["Yes", "\\ud800"]}'
     r = client.post("/v1/decide", content=raw.encode(), headers={"Content-Type": "application/json"})
@@ -336,11 +324,6 @@ def test_a_lone_surrogate_in_an_option_is_a_422(client: httpx.Client, communitie
     assert_error(r, 422, "options")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="malformed JSON gives error.field '0': the RequestValidationError handler (deploy/_service.py) joins the "
-    "loc ('body', <character offset>) of FastAPI's json_invalid error as if the offset were a field name",
-)
 def test_malformed_json_names_no_field(client: httpx.Client) -> None:
     r = client.post("/v1/decide", content=b"{not json", headers={"Content-Type": "application/json"})
     error = assert_error(r, 422)
@@ -398,12 +381,6 @@ def test_admin_policy_reload_and_promote(client: httpx.Client, deployed: Deploye
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="max_divergence 0.0 is not exactly the population answer: bounds/_apply.py _shrink bisects on "
-    "jsd(...) <= budget, and metrics jsd clips tiny negative rounding to 0, so lam ~1e-8 passes and the answer stays "
-    "~1e-8 from the population instead of lo == 0 returning population.copy()",
-)
 def test_a_zero_divergence_budget_gives_exactly_the_population_answer(
     client: httpx.Client, deployed: Deployed, communities: list[str]
 ) -> None:

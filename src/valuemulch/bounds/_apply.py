@@ -48,6 +48,8 @@ class BoundedAnswer:
 def _shrink(target: np.ndarray, population: np.ndarray, budget: float) -> tuple[np.ndarray, float]:
     """The mix ``population + lam (target - population)`` with the largest lam whose JS distance to
     the population is within ``budget`` (the distance grows with lam, so bisection finds it)."""
+    if budget <= 0:
+        return population.copy(), 1.0 if np.array_equal(target, population) else 0.0  # exactly the population
     if float(jsd(population, target)) <= budget:
         return target, 1.0
     lo, hi = 0.0, 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
 import time
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -172,6 +173,21 @@ def load_deployment(config: ServiceConfig, registry: Registry, org_policy: OrgPo
 
 
 # -- request and response bodies -------------------------------------------------------------------
+def _encodable(text: str, what: str = "text") -> str:
+    """JSON allows lone surrogates (\\ud800); nothing downstream can store or hash them, so refuse them here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    return text
+
+
+def _not_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not true/false")
+    return v
+
+
 class QuestionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=LIMITS.max_question_chars, description="The question's wording.")
@@ -183,7 +199,7 @@ class QuestionIn(BaseModel):
     def _text(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must contain text, not only spaces")
-        return v
+        return _encodable(v)
 
     @field_validator("options")
     @classmethod
@@ -191,6 +207,7 @@ class QuestionIn(BaseModel):
         for i, o in enumerate(v):
             if not o.strip():
                 raise ValueError(f"option {i} is empty")
+            _encodable(o, f"option {i}")
             if len(o) > LIMITS.max_option_chars:
                 raise ValueError(f"option {i} has {len(o)} characters; at most {LIMITS.max_option_chars}")
         if len(set(v)) != len(v):
@@ -201,8 +218,8 @@ class QuestionIn(BaseModel):
     def _ordinal(self) -> QuestionIn:
         if self.ordinal is not None and len(self.ordinal) != len(self.options):
             raise ValueError(f"ordinal needs {len(self.options)} entries (one per option), got {len(self.ordinal)}")
-        if self.ordinal is not None and any(x is not None and not np.isfinite(x) for x in self.ordinal):
-            raise ValueError("ordinal positions must be finite numbers or null")
+        if self.ordinal is not None and any(x is not None and not (np.isfinite(x) and abs(x) <= 1e6) for x in self.ordinal):
+            raise ValueError("ordinal positions must be finite numbers within +-1e6, or null")
         return self
 
     def to_question(self, qid: str) -> Question:
@@ -218,6 +235,9 @@ class DecideIn(QuestionIn):
     seed: int | None = Field(
         None, ge=0, le=2**32 - 1, description="Sample the choice with this seed; without it, the most likely option."
     )
+
+    _strength = field_validator("strength", mode="before")(_not_bool)
+    _community = field_validator("community")(_encodable)
 
 
 class BoundsOut(BaseModel):
@@ -242,6 +262,9 @@ class DistributionIn(BaseModel):
     community: str = Field(min_length=1, max_length=LIMITS.max_community_chars)
     questions: list[QuestionIn] = Field(min_length=1, max_length=LIMITS.max_batch)
     strength: float = Field(1.0, ge=0.0, le=1.0)
+
+    _strength = field_validator("strength", mode="before")(_not_bool)
+    _community = field_validator("community")(_encodable)
 
 
 class DistributionItem(BaseModel):
@@ -350,18 +373,30 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await too_big(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        # Read the whole body first (it is small by construction), so that an oversized chunked body
+        # is answered 413 here instead of failing inside the framework's body parser.
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise ServiceError(413, "body_too_large", f"Request bodies are limited to {self.max_bytes} bytes.")
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            more = bool(message.get("more_body", False))
+            if seen > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}], receive), send)
 
-        await self.app(scope, limited, send)
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 # -- the app ---------------------------------------------------------------------------------------
@@ -384,6 +419,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            return JSONResponse(
+                error_body(422, "invalid_json", f"The body is not valid JSON: {first.get('msg')}."), status_code=422
+            )
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
         message = f"{where or 'body'}: {first.get('msg', 'invalid')}" + (
             f" ({len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
@@ -396,12 +435,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(exc.status_code, code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(ValuemulchError)
     async def _domain(_: Request, exc: ValuemulchError) -> JSONResponse:
         return JSONResponse(error_body(422, "invalid_request", str(exc)), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        logging.getLogger(__name__).exception("unhandled error")
+        return JSONResponse(
+            error_body(500, "internal_error", f"Internal error ({type(exc).__name__}); it is logged."), status_code=500
+        )
 
     def deployment() -> Deployment:
         return state["deployment"]
@@ -523,8 +569,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             question = QuestionIn(question=text[: LIMITS.max_question_chars], options=options, ordinal=None).to_question(
                 f"request:{uuid.uuid4().hex[:12]}"
             )
-        except ValueError as err:
-            raise ServiceError(422, "invalid_request", f"messages: {err}", "messages") from None
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ServiceError(422, "invalid_request", f"messages: {first.get('msg', 'invalid question')}", "messages") from None
         body = json.dumps(payload.model_dump(), sort_keys=True, default=str).encode()
         [(answer, record)] = decide(d, body, "/v1/chat/completions", community, [question], 1.0)
         choice = _choose(answer, payload.seed)
@@ -581,9 +628,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return fresh
 
     @app.post("/v1/admin/promote", responses={401: {"description": "no key"}, 403: {"description": "wrong key"}})
-    def promote(payload: PromoteIn, request: Request) -> dict[str, Any]:
+    def promote(payload: PromoteIn, _: None = Depends(admin)) -> dict[str, Any]:
         """Promote a registered model and serve it from now on."""
-        admin(request)
         try:
             registry.promote(payload.model_id, allow_uncertified=config.allow_uncertified)
             d = reload(None)
@@ -592,9 +638,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"model_id": d.model_id, "certified": d.certified, "certificate_id": d.certificate_id}
 
     @app.post("/v1/admin/reload", responses={401: {"description": "no key"}, 403: {"description": "wrong key"}})
-    def reload_route(request: Request) -> dict[str, Any]:
+    def reload_route(_: None = Depends(admin)) -> dict[str, Any]:
         """Load the registry's promoted model again (after `valuemulch registry promote`)."""
-        admin(request)
         try:
             d = reload(None)
         except ConfigError as err:
@@ -602,9 +647,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"model_id": d.model_id, "certified": d.certified, "certificate_id": d.certificate_id}
 
     @app.put("/v1/admin/policy", responses={401: {"description": "no key"}, 403: {"description": "wrong key"}})
-    def replace_policy(payload: PolicyIn, request: Request) -> dict[str, Any]:
+    def replace_policy(payload: PolicyIn, _: None = Depends(admin)) -> dict[str, Any]:
         """Replace the tier-2 policy (validated first; the old one stays on any error)."""
-        admin(request)
         try:
             policy = OrgPolicy.from_dict(payload.policy, where="policy")
         except ConfigError as err:
