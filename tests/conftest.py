@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,21 @@ def global32(data_root: Path):  # type: ignore[no-untyped-def]
     from valuemulch.data import load_testbed
 
     return load_testbed("global-32", data_root)
+
+
+HOME_ENV = {"VALUEMULCH_KEYS": "keys", "VALUEMULCH_REGISTRY": "registry.sqlite", "VALUEMULCH_AUDIT": "audit.sqlite"}
+
+
+@contextmanager
+def temporary_home(root: Path) -> Iterator[Path]:
+    """Signing keys, registry and audit log under ``root``, for this process and the CLI processes it starts."""
+    saved = {k: os.environ.get(k) for k in HOME_ENV}
+    os.environ.update({k: str(root / name) for k, name in HOME_ENV.items()})
+    try:
+        yield root
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

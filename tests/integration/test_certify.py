@@ -7,7 +7,6 @@ copies what it breaks, so the others see the original.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_cli import run
 
+from conftest import temporary_home
 from valuemulch.bounds import adversarial_norms
 from valuemulch.certify._signing import init_keys, sign_document
 from valuemulch.data import write_jsonl
@@ -28,17 +28,8 @@ N_BOOT = "200"  # enough for the CI rule (>= 200), and keeps each re-run short
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keys and registry in a temporary home, for this process and the CLI processes it starts."""
-    root = tmp_path_factory.mktemp("home")
-    saved = {k: os.environ.get(k) for k in ("VALUEMULCH_KEYS", "VALUEMULCH_REGISTRY")}
-    os.environ["VALUEMULCH_KEYS"] = str(root / "keys")
-    os.environ["VALUEMULCH_REGISTRY"] = str(root / "registry.sqlite")
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with temporary_home(tmp_path_factory.mktemp("home")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")

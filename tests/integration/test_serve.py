@@ -30,11 +30,11 @@ import pytest
 from serve_helpers import assert_error, check_error_shape, cli_env, free_port, start_server
 from test_cli import run
 
+from conftest import temporary_home
 from valuemulch.deploy._audit import AuditLog
 
 TESTBED = "global-32"
 N_BOOT = "200"
-ENV_KEYS = ("VALUEMULCH_KEYS", "VALUEMULCH_REGISTRY", "VALUEMULCH_AUDIT")
 REDLINE_QUESTION = "The town has voted on what to do with the selected residents. Should they be mulched?"
 REDLINE_OPTIONS = ["Yes", "No", "Refused"]
 PLAIN_QUESTION = "How important is religion in your life?"
@@ -68,18 +68,8 @@ class Deployed:
 # -- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keys, registry and audit log in a temporary home, for this process and the CLI processes it starts."""
-    root = tmp_path_factory.mktemp("serve-home")
-    saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ["VALUEMULCH_KEYS"] = str(root / "keys")
-    os.environ["VALUEMULCH_REGISTRY"] = str(root / "registry.sqlite")
-    os.environ["VALUEMULCH_AUDIT"] = str(root / "audit.sqlite")
-    yield root
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with temporary_home(tmp_path_factory.mktemp("serve-home")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,20 @@ FAST = ["--set", "epochs=3", "--set", "hidden=64"]
 def model(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "model"
     summary = json.loads(
-        run("train", "--testbed", "us-32", "--policy", "encoder", "--seed", "7", *FAST, "--out", str(out), "--json", data=data_root).stdout
+        run(
+            "train",
+            "--testbed",
+            "us-32",
+            "--policy",
+            "encoder",
+            "--seed",
+            "7",
+            *FAST,
+            "--out",
+            str(out),
+            "--json",
+            data=data_root,
+        ).stdout
     )
     assert summary["model"] == str(out) and summary["seed"] == 7 and summary["communities"] == 24
     assert 0 < summary["dev"]["one_minus_jsd"] < 1
@@ -37,10 +50,24 @@ def test_artifact_carries_config_encoder_data_hash_and_seed(model: Path, us32) -
 
 
 def test_evaluate_model_on_testbed_and_frontier(model: Path, data_root: Path) -> None:
-    out = json.loads(run("evaluate", "--model", str(model), "--testbed", "us-32", "--json", "--n-boot", "50", data=data_root).stdout)
+    out = json.loads(
+        run("evaluate", "--model", str(model), "--testbed", "us-32", "--json", "--n-boot", "50", data=data_root).stdout
+    )
     assert out["n_items"] == 4066 and out["split"] == "test" and not out["skipped"]
     frontier = json.loads(
-        run("evaluate", "--model", str(model), "--testbed", "us-32", "--items", "frontier", "--json", "--n-boot", "50", data=data_root).stdout
+        run(
+            "evaluate",
+            "--model",
+            str(model),
+            "--testbed",
+            "us-32",
+            "--items",
+            "frontier",
+            "--json",
+            "--n-boot",
+            "50",
+            data=data_root,
+        ).stdout
     )
     assert frontier["compared"] and all(c["n_items"] > 0 for c in frontier["compared"].values() if c["n_items"])
 
@@ -48,7 +75,9 @@ def test_evaluate_model_on_testbed_and_frontier(model: Path, data_root: Path) ->
 def test_evaluate_model_on_norms_counts_unknown_communities(model: Path, data_root: Path, us32, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     test = us32.items("test", "all")
     chosen = [i for i in test if i.community in ("POLPARTY:Democrat", "AGE:18-29")][:60]
-    renamed = [NormItem("NEW:community", i.question, i.distribution, i.n) for i in chosen if i.community == "POLPARTY:Democrat"][:5]
+    renamed = [NormItem("NEW:community", i.question, i.distribution, i.n) for i in chosen if i.community == "POLPARTY:Democrat"][
+        :5
+    ]
     path = write_jsonl(Norms([*chosen, *renamed]), tmp_path / "norms.jsonl")
     out = json.loads(run("evaluate", "--model", str(model), "--norms", str(path), "--json", "--n-boot", "50").stdout)
     unknown = sum(1 for i in chosen if i.community == "AGE:18-29") + 5  # AGE:18-29 is unseen in us-32
@@ -88,8 +117,14 @@ def test_train_and_adapt_errors_are_one_line(model: Path, data_root: Path, tmp_p
         (("train", "--testbed", "us-32", "--policy", "pooled-oracle", "--out", str(tmp_path / "x")), "oracle"),
         (("train", "--testbed", "us-32", "--policy", "encoder", "--set", "epochs", "--out", str(tmp_path / "x")), "key=value"),
         (("train", "--testbed", "us-32", "--policy", "encoder", "--set", "epochs=0", "--out", str(tmp_path / "x")), "> 0"),
-        (("adapt", "--model", str(model), "--community", "AGE:65+", "--testbed", "us-32", "--out", str(tmp_path / "y")), "already known"),
-        (("adapt", "--model", str(tmp_path), "--community", "X", "--testbed", "us-32", "--out", str(tmp_path / "y")), "policy.json"),
+        (
+            ("adapt", "--model", str(model), "--community", "AGE:65+", "--testbed", "us-32", "--out", str(tmp_path / "y")),
+            "already known",
+        ),
+        (
+            ("adapt", "--model", str(tmp_path), "--community", "X", "--testbed", "us-32", "--out", str(tmp_path / "y")),
+            "policy.json",
+        ),
     ]:
         proc = run(*args, data=data_root, check=False)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)

@@ -6,7 +6,20 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "src" / "valuemulch"
-LAYERS = ["errors", "types", "metrics", "data", "backbones", "policies", "bounds", "training", "certify", "deploy", "pipeline", "cli"]
+LAYERS = [
+    "errors",
+    "types",
+    "metrics",
+    "data",
+    "backbones",
+    "policies",
+    "bounds",
+    "training",
+    "certify",
+    "deploy",
+    "pipeline",
+    "cli",
+]
 
 
 def _layer(module: str) -> int:
