@@ -531,6 +531,9 @@ def serve_cmd(
     allow_uncertified: Annotated[
         bool, typer.Option(help="Development only: serve an uncertified model; answers say so.")
     ] = False,
+    key: Annotated[
+        list[Path] | None, typer.Option(help="Public key whose certificates to trust; repeat for more (default: your own).")
+    ] = None,
 ) -> None:
     """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
     import uvicorn
@@ -543,7 +546,12 @@ def serve_cmd(
         if len(key_hash) != 64 or any(c not in "0123456789abcdef" for c in key_hash):
             raise ConfigError(f"{admin_key_file}: expected the 64 hex digits `valuemulch admin-key` writes, got something else.")
     config = ServiceConfig(
-        model=model, audit=audit, policy_file=policy_file, admin_key_hash=key_hash, allow_uncertified=allow_uncertified
+        model=model,
+        audit=audit,
+        policy_file=policy_file,
+        admin_key_hash=key_hash,
+        allow_uncertified=allow_uncertified,
+        trusted_keys=list(key or []),
     )
     import torch
 

@@ -88,7 +88,12 @@ def train(
             "testbed_hash": testbed.norms.content_hash(),
             "extra": None
             if extra is None or not len(extra)
-            else {"source": extra_source, "items": len(extra), "communities": extra.communities, "items_hash": extra.content_hash()},
+            else {
+                "source": extra_source,
+                "items": len(extra),
+                "communities": extra.communities,
+                "items_hash": extra.content_hash(),
+            },
         },
         "policy": policy_name,
         "params": policy.get_params(),

@@ -531,7 +531,7 @@ def test_kill_9_loses_no_acknowledged_decision(deployed: Deployed, communities: 
                 }
                 j += 1
                 try:
-                    r = c.post("/v1/decide", json=body)
+                    r = c.post("/v1/decide", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
                     out = r.json() if r.status_code == 200 else None
                 except (httpx.TransportError, json.JSONDecodeError):
                     return  # the server is gone (or died mid-response): nothing was acknowledged
@@ -577,7 +577,7 @@ def test_kill_9_loses_no_acknowledged_decision(deployed: Deployed, communities: 
             assert record.endpoint == "/v1/decide" and record.community == body["community"], (seq, record, body)
             assert record.answer["question"] == body["question"] and record.answer["options"] == body["options"], (seq, record)
             assert record.answer["distribution"] == out["distribution"], (seq, record.answer, out)
-            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(json.dumps(body).encode()).hexdigest()  # the bytes sent, exactly
             assert seq in [r.seq for r in log.find(digest)], (seq, body)
 
 

@@ -54,7 +54,7 @@ class EmbeddingCache:
         """``(len(texts), dim)`` float32 vectors; only texts not cached yet reach the encoder."""
         unique = list(dict.fromkeys(texts))
         keys = {t: _key(t) for t in unique}
-        found: dict[str, np.ndarray] = {k: self._memory[k] for k in keys.values() if k in self._memory}
+        found: dict[str, np.ndarray] = {k: v for k in keys.values() if (v := self._memory.get(k)) is not None}
         if len(found) == len(keys):
             self.hits += len(unique)
             return (

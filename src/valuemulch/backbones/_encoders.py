@@ -70,7 +70,9 @@ class MiniLMEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-ENCODER_HELP = "'minilm' (all-MiniLM-L6-v2, the default) or 'lm:<name>' (an LM's hidden states; 'lm:smollm2' or a Hugging Face id/path)"
+ENCODER_HELP = (
+    "'minilm' (all-MiniLM-L6-v2, the default) or 'lm:<name>' (an LM's hidden states; 'lm:smollm2' or a Hugging Face id/path)"
+)
 
 
 @cache

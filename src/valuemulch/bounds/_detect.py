@@ -22,6 +22,7 @@ any one flags it:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -147,6 +148,7 @@ class Detector:
         self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
         self._memo: dict[tuple[object, ...], list[Flag]] = {}
         self._cache: EmbeddingCache | None = None
+        self._fit_lock = threading.Lock()
 
     # -- semantic part -------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -159,25 +161,29 @@ class Detector:
         """A logistic regression (crossing vs not) on the catalogue's statements, fitted once per
         detector: (weights, bias, crossing vectors, their red-line index). Newton steps from zero make
         it exact and deterministic, so every process gets the same detector."""
-        if self._model is None:
-            crossing, benign = training_statements()
-            vectors = self._embed([t for t, _ in crossing] + benign)
-            owner = np.array([redline_ids().index(r) for _, r in crossing])
-            y = np.r_[np.ones(len(crossing)), np.zeros(len(benign))]
-            weight = np.where(y == 1, 0.5 / len(crossing), 0.5 / len(benign))  # balanced classes
-            x = np.c_[vectors, np.ones(len(y))]
-            theta = np.zeros(x.shape[1])
-            ridge = np.r_[np.full(vectors.shape[1], self.l2), 0.0]
-            for _ in range(50):
-                prob = 1 / (1 + np.exp(-(x @ theta)))
-                grad = x.T @ (weight * (prob - y)) + ridge * theta
-                hess = (x * (weight * prob * (1 - prob))[:, None]).T @ x + np.diag(ridge)
-                step = np.linalg.solve(hess, grad)
-                theta -= step
-                if np.abs(step).max() < 1e-10:
-                    break
-            self._model = (theta[:-1], float(theta[-1]), vectors[: len(crossing)], owner)
-        return self._model
+        with self._fit_lock:  # service threads may all arrive here first
+            if self._model is None:
+                self._model = self._fit()
+            return self._model
+
+    def _fit(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        crossing, benign = training_statements()
+        vectors = self._embed([t for t, _ in crossing] + benign)
+        owner = np.array([redline_ids().index(r) for _, r in crossing])
+        y = np.r_[np.ones(len(crossing)), np.zeros(len(benign))]
+        weight = np.where(y == 1, 0.5 / len(crossing), 0.5 / len(benign))  # balanced classes
+        x = np.c_[vectors, np.ones(len(y))]
+        theta = np.zeros(x.shape[1])
+        ridge = np.r_[np.full(vectors.shape[1], self.l2), 0.0]
+        for _ in range(50):
+            prob = 1 / (1 + np.exp(-(x @ theta)))
+            grad = x.T @ (weight * (prob - y)) + ridge * theta
+            hess = (x * (weight * prob * (1 - prob))[:, None]).T @ x + np.diag(ridge)
+            step = np.linalg.solve(hess, grad)
+            theta -= step
+            if np.abs(step).max() < 1e-10:
+                break
+        return theta[:-1], float(theta[-1]), vectors[: len(crossing)], owner
 
     def endorsed(self, question: Question) -> list[tuple[int, str, bool]]:
         """``(option index, statement, from_question)`` for every option whose choice endorses something."""
@@ -221,8 +227,8 @@ class Detector:
     def detect(self, question: Question, option_tags: tuple[tuple[str, ...], ...] | None = None) -> list[Flag]:
         """Every (option, red line) crossing in ``question``; at most one flag per option and red line."""
         key = (question.text, question.options, question.refusal, option_tags)
-        if key in self._memo:
-            return self._memo[key]
+        if (hit := self._memo.get(key)) is not None:  # one lookup: another thread may clear the memo
+            return hit
         flags: list[Flag] = []
         seen: set[tuple[int, str]] = set()
 

@@ -1,13 +1,13 @@
 """Tier 2: the deploying organisation's policy file (TOML or YAML), validated with clear errors.
 
-    max_divergence = 0.2                      # JSD distance allowed between a community's answer and the population's
-    allowed_communities = ["POLPARTY:*", "Japan"]  # shell-style patterns; absent = every community
-    [[no_personalise]]                        # answer with the population distribution
-    topic = "elections"
-    keywords = ["election", "ballot"]
-    [[refuse]]                                # do not answer at all
-    topic = "medical dosing"
-    keywords = ["dosage", "overdose"]
+max_divergence = 0.2                      # JSD distance allowed between a community's answer and the population's
+allowed_communities = ["POLPARTY:*", "Japan"]  # shell-style patterns; absent = every community
+[[no_personalise]]                        # answer with the population distribution
+topic = "elections"
+keywords = ["election", "ballot"]
+[[refuse]]                                # do not answer at all
+topic = "medical dosing"
+keywords = ["dosage", "overdose"]
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class OrgPolicy:
             return ConfigError(f"{where}: field '{field_name}': expected {expected}, got {got!r}. Fix: {fix}")
 
         if not isinstance(raw, dict):
-            raise fail("(top level)", "a table of settings", type(raw).__name__, "write key = value settings (see docs/bounds.md)")
+            raise fail(
+                "(top level)", "a table of settings", type(raw).__name__, "write key = value settings (see docs/bounds.md)"
+            )
         unknown = set(raw) - KEYS
         if unknown:
             raise fail(sorted(unknown)[0], f"one of {sorted(KEYS)}", sorted(unknown)[0], "remove or correct the key")
@@ -68,8 +70,18 @@ class OrgPolicy:
             for i, entry in enumerate(entries):
                 ok = isinstance(entry, dict) and set(entry) == {"topic", "keywords"} and isinstance(entry["topic"], str)
                 keywords = entry.get("keywords") if isinstance(entry, dict) else None
-                if not ok or not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k.strip() for k in keywords):
-                    raise fail(f"{key}[{i}]", "a table with 'topic' (text) and 'keywords' (non-empty list of text)", entry, 'e.g. topic = "x", keywords = ["y"]')
+                if (
+                    not ok
+                    or not isinstance(keywords, list)
+                    or not keywords
+                    or not all(isinstance(k, str) and k.strip() for k in keywords)
+                ):
+                    raise fail(
+                        f"{key}[{i}]",
+                        "a table with 'topic' (text) and 'keywords' (non-empty list of text)",
+                        entry,
+                        'e.g. topic = "x", keywords = ["y"]',
+                    )
                 parsed.append(Topic(entry["topic"], tuple(k.strip() for k in keywords)))
             topics[key] = tuple(parsed)
         return cls(
@@ -99,5 +111,7 @@ def load_org_policy(path: str | Path) -> OrgPolicy:
         else:
             raise ConfigError(f"{path}: expected a .toml, .yaml or .yml policy file, got '{path.suffix or 'no suffix'}'.")
     except (tomllib.TOMLDecodeError, ValueError) as err:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {err}. Fix the syntax at the position shown.") from None
+        raise ConfigError(
+            f"{path}: not valid {path.suffix.lstrip('.').upper()}: {err}. Fix the syntax at the position shown."
+        ) from None
     return OrgPolicy.from_dict(raw, where=str(path))

@@ -77,8 +77,12 @@ def file_hashes(directory: Path) -> dict[str, str]:
     return out
 
 
-def _summary(values: np.ndarray, communities: Sequence[str], qids: Sequence[str], metric: str, n_boot: int, seed: int) -> dict[str, Any]:
-    s = summarise(values, communities, qids, higher_is_better=METRICS[metric].higher_is_better, n_boot=n_boot, seed=seed).to_dict()
+def _summary(
+    values: np.ndarray, communities: Sequence[str], qids: Sequence[str], metric: str, n_boot: int, seed: int
+) -> dict[str, Any]:
+    s = summarise(
+        values, communities, qids, higher_is_better=METRICS[metric].higher_is_better, n_boot=n_boot, seed=seed
+    ).to_dict()
     return {"mean": s["mean"], "ci": s["ci"], "n": s["n"], "n_questions": s["n_questions"]}
 
 
@@ -115,16 +119,13 @@ def model_communities(policy: Policy, testbed: Testbed) -> list[str]:
     return list(getattr(policy, "communities_", testbed.seen))
 
 
-def population_answers(policy: Policy, communities: Sequence[str], questions: Sequence[Question]) -> dict[str, np.ndarray]:
+def model_population(policy: Policy, communities: Sequence[str], questions: Sequence[Question]) -> list[np.ndarray]:
     """The answer the bounds move towards: the mean of the model's own answers over its communities.
 
-    It needs no human data, so deployment can compute it for any new question.
+    It needs no human data, so deployment computes it the same way for any new question.
     """
-    total: dict[str, np.ndarray] = {}
-    for c in communities:
-        for q, p in zip(questions, policy.predict(c, questions), strict=True):
-            total[q.id] = total.get(q.id, 0) + p
-    return {qid: v / len(communities) for qid, v in total.items()}
+    everyone = policy.predict_communities(communities, questions)
+    return [np.mean([everyone[c][i] for c in communities], axis=0) for i in range(len(questions))]
 
 
 def _questions(policy: Policy, items: Norms, scores: ItemScores, prior: Policy, n: int = 5) -> dict[str, list[dict[str, Any]]]:
@@ -148,10 +149,12 @@ def _questions(policy: Policy, items: Norms, scores: ItemScores, prior: Policy, 
     return {"best": [describe(int(r)) for r in order[::-1][:n]], "worst": [describe(int(r)) for r in order[:n]]}
 
 
-def _tradeoff(policy: Policy, items: Norms, communities: Sequence[str], budgets: Sequence[float | None], detector: Detector) -> list[dict[str, Any]]:
+def _tradeoff(
+    policy: Policy, items: Norms, communities: Sequence[str], budgets: Sequence[float | None], detector: Detector
+) -> list[dict[str, Any]]:
     """Mean and worst-community agreement of the *bounded* answers at each tier-2 budget."""
     questions = list(items.questions.values())
-    population = population_answers(policy, communities, questions)
+    population = {q.id: p for q, p in zip(questions, model_population(policy, communities, questions), strict=True)}
     raw = {}
     for c in sorted({i.community for i in items}):
         mine = [i for i in items if i.community == c]
@@ -163,7 +166,14 @@ def _tradeoff(policy: Policy, items: Norms, communities: Sequence[str], budgets:
         agree: dict[str, list[float]] = defaultdict(list)
         moved = []
         for item in items:
-            answer = apply_bounds(item.question, raw[item.key], item.community, policy_t2, population=population[item.question.id], detector=detector)
+            answer = apply_bounds(
+                item.question,
+                raw[item.key],
+                item.community,
+                policy_t2,
+                population=population[item.question.id],
+                detector=detector,
+            )
             if answer.distribution is None:
                 continue
             agree[item.community].append(1 - float(jsd(item.distribution, answer.distribution)))
@@ -243,8 +253,12 @@ def _unseen(model_dir: Path, testbed: Testbed, config: CertifyConfig) -> dict[st
 
 def _git(cwd: Path) -> dict[str, Any]:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
         return {"commit": commit, "dirty": bool(dirty.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -284,7 +298,9 @@ def check_model_matches(model_dir: Path, testbed: Testbed) -> dict[str, Any]:
     return provenance
 
 
-def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, progress: Progress | None = None) -> dict[str, Any]:
+def build_body(
+    model_dir: str | Path, testbed: Testbed, config: CertifyConfig, progress: Progress | None = None
+) -> dict[str, Any]:
     """Everything in the certificate except ``certificate_id``, ``created``, ``provenance`` and ``signature``."""
     say = progress or (lambda _msg: None)
     model_dir = Path(model_dir)
@@ -329,7 +345,13 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
                 "n_items": entry["n_items"],
                 "metrics": {m: _pick(v) for m, v in entry["metrics"].items()},
                 "difference": {
-                    m: {"mean": v["mean_diff"], "ci": v["ci"], "n": v["n"], "n_questions": v["n_questions"], "p_value": v["p_value"]}
+                    m: {
+                        "mean": v["mean_diff"],
+                        "ci": v["ci"],
+                        "n": v["n"],
+                        "n_questions": v["n_questions"],
+                        "p_value": v["p_value"],
+                    }
                     for m, v in entry["paired_difference"].items()
                 },
             }
@@ -372,7 +394,7 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
             "seen": testbed.seen,
             "unseen": testbed.unseen,
         },
-        "config": {**asdict(config), "policy": rules.raw, "policy_text": Path(config.policy_file).read_text(encoding="utf-8")},
+        "config": {**asdict(config), "policy": rules.raw, "policy_text": rules.text},
         "evaluation": evaluation,
         "bounds": bounds,
     }
@@ -392,7 +414,11 @@ def certificate_id(document: dict[str, Any], canonical: Callable[[dict[str, Any]
 
 
 def build_certificate(
-    model_dir: str | Path, testbed: Testbed, config: CertifyConfig, canonical: Callable[[dict[str, Any]], bytes], progress: Progress | None = None
+    model_dir: str | Path,
+    testbed: Testbed,
+    config: CertifyConfig,
+    canonical: Callable[[dict[str, Any]], bytes],
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The unsigned certificate: the body plus provenance, timestamps and its id."""
     started = datetime.now(UTC)
@@ -411,5 +437,3 @@ def build_certificate(
     }
     document["certificate_id"] = certificate_id(document, canonical)
     return document
-
-

@@ -25,6 +25,7 @@ class Rules:
     path: str
     raw: dict[str, Any]
     sha256: str
+    text: str  # the file exactly as read (line endings kept), so `verify` can write it back byte for byte
 
 
 def default_policy_file() -> Path:
@@ -71,7 +72,7 @@ def load_rules(path: Path) -> Rules:
             _need(rule, "min_boot", int, where)
         else:
             _need(rule, "max", (int, float), where)
-    return Rules(str(path), raw, hashlib.sha256(data).hexdigest())
+    return Rules(str(path), raw, hashlib.sha256(data).hexdigest(), data.decode("utf-8"))
 
 
 def _beats(rule: dict[str, Any], cert: dict[str, Any]) -> tuple[bool, str]:

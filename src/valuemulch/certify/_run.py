@@ -17,7 +17,7 @@ from typing import Any
 
 from valuemulch.certify._certificate import CertifyConfig, Progress, build_body, build_certificate, certificate_id, file_hashes
 from valuemulch.certify._report import render_model_card, render_report
-from valuemulch.certify._signing import canonical_json, sign_document, verify_document
+from valuemulch.certify._signing import canonical_json, key_id, load_private_key, sign_document, verify_document
 from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
 
@@ -56,6 +56,7 @@ def certify(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty; choose a new directory (certificates are never overwritten).")
+    load_private_key(private_key)  # a missing or unprotected key is refused now, not after the whole evaluation
     if testbed is None or testbed.name != config.testbed:
         testbed = load_testbed(config.testbed, data_root)
     document = build_certificate(model_dir, testbed, config, canonical_json, progress)
@@ -125,8 +126,19 @@ def verify(
             f"{cert_path}: expected a valuemulch.certificate/1 document, got schema {document.get('schema') if isinstance(document, dict) else type(document).__name__!r}."
         )
 
+    missing = [
+        k for k in ("model", "testbed", "config", "verdict", "evaluation", "bounds") if not isinstance(document.get(k), dict)
+    ]
+    if missing:
+        raise ConfigError(
+            f"{cert_path}: not a complete certificate (missing {missing}); pass the certificate.json that `certify` wrote."
+        )
     ok, reason = verify_document(document, trusted)
     (result.checks if ok else result.problems).append(f"signature: {reason}")
+    signer = document.get("signature", {}).get("key_id") if isinstance(document.get("signature"), dict) else None
+    if signer not in {key_id(k) for k in trusted}:
+        result.problems.append("not re-run: a certificate from an untrusted signer could name any model and settings")
+        return result
     expected_id = certificate_id(document, canonical_json)
     if document.get("certificate_id") != expected_id:
         result.problems.append(f"certificate_id: recorded {document.get('certificate_id')}, content hashes to {expected_id}")
@@ -167,8 +179,10 @@ def verify(
         return result
 
     with tempfile.TemporaryDirectory() as tmp:
-        policy_file = Path(tmp) / document["verdict"]["policy_file"]
-        policy_file.write_text(document["config"]["policy_text"], encoding="utf-8")
+        policy_file = Path(tmp) / (
+            Path(str(document["verdict"].get("policy_file", ""))).name or "policy.toml"
+        )  # never a path out of tmp
+        policy_file.write_bytes(str(document["config"]["policy_text"]).encode("utf-8"))
         config.policy_file = str(policy_file)
         rerun = build_body(model, testbed, config, progress)
     rerun["config"]["policy_file"] = document["config"]["policy_file"]

@@ -301,7 +301,8 @@ class AuditLog:
             return self._con.execute(sql, params).fetchall()
 
     def count(self) -> int:
-        return int(self._fetch("SELECT COUNT(*) FROM decisions")[0][0])
+        """Records in the log: the last seq, since appends number them 1, 2, ... with no gap (a primary-key read, not a scan)."""
+        return int(self._fetch("SELECT COALESCE(MAX(seq), 0) FROM decisions")[0][0])
 
     def last(self) -> Record | None:
         rows = self._fetch(f"{_SELECT} ORDER BY seq DESC LIMIT 1")

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from valuemulch.certify._certificate import certificate_id
+from valuemulch.certify._signing import canonical_json, trusted_keys, verify_document
 from valuemulch.errors import ConfigError
 
 REGISTRY_ENV = "VALUEMULCH_REGISTRY"
@@ -69,8 +71,9 @@ class Registry:
         finally:
             con.close()
 
-    def register(self, certificate_path: str | Path) -> Entry:
-        """Add the model a certificate describes (idempotent for the same certificate)."""
+    def register(self, certificate_path: str | Path, trusted: list[Path] | None = None) -> Entry:
+        """Add the model a certificate describes, once its signature (by a trusted key: your own by
+        default) and id are checked; idempotent for the same certificate."""
         path = Path(certificate_path).resolve()
         try:
             cert = json.loads(path.read_text(encoding="utf-8"))
@@ -78,6 +81,9 @@ class Registry:
             raise ConfigError(
                 f"{path}: cannot read the certificate ({err}); pass the certificate.json that `certify` wrote."
             ) from None
+        ok, reason = verify_document(cert, trusted_keys(trusted or []))
+        if not ok or certificate_id(cert, canonical_json) != cert.get("certificate_id"):
+            raise ConfigError(f"{path}: not registered: {reason if not ok else 'its id does not match its content'}.")
         entry = Entry(
             id=f"{cert['testbed']['name']}-{cert['model']['policy']}-{cert['certificate_id'][:8]}",
             model_dir=cert["model"]["dir"],

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
-from valuemulch.certify._certificate import file_hashes
+from valuemulch.certify._certificate import certificate_id, file_hashes, model_population
+from valuemulch.certify._signing import canonical_json, trusted_keys, verify_document
 from valuemulch.deploy._audit import AuditLog, request_hash
 from valuemulch.deploy._registry import Entry, Registry
 from valuemulch.errors import ConfigError, ValuemulchError
@@ -65,6 +66,7 @@ class ServiceConfig:
     policy_file: Path | None = None  # tier 2
     admin_key_hash: str | None = None  # hex SHA-256 of the admin API key
     allow_uncertified: bool = False
+    trusted_keys: list[Path] = field(default_factory=list)  # public keys whose certificates we accept (default: our own)
     limits: Limits = field(default_factory=Limits)
 
 
@@ -104,9 +106,9 @@ class Deployment:
         missing = [q for q, k in zip(questions, keys, strict=True) if k not in found]
         if missing:
             everyone = self.policy.predict_communities(self.communities, missing)
+            population = model_population(self.policy, self.communities, missing)
             for i, q in enumerate(missing):
-                answers = {c: everyone[c][i] for c in self.communities}
-                found[(q.text, q.options, q.ordinal)] = (answers, np.mean(list(answers.values()), axis=0))
+                found[(q.text, q.options, q.ordinal)] = ({c: everyone[c][i] for c in self.communities}, population[i])
             with _CACHE_LOCK:
                 self._predictions.update(found)
                 while len(self._predictions) > PREDICTION_CACHE:
@@ -123,6 +125,25 @@ class Deployment:
             )
             out.append((bounded, raw))
         return out
+
+
+def checked_certificate(path: Path, expected_id: str, trusted_key_files: list[Path]) -> dict[str, Any]:
+    """The certificate a registry entry points to, refused unless its id matches its content and it is
+    signed by a trusted key: the registry's `certified` flag alone is not evidence."""
+    try:
+        certificate = json.loads(path.read_text(encoding="utf-8"))
+        certificate["model"]["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: cannot read the model's certificate ({err}); register the model again.") from None
+    if certificate.get("certificate_id") != expected_id or certificate_id(certificate, canonical_json) != expected_id:
+        raise ConfigError(
+            f"{path}: the certificate's content does not match id {expected_id} recorded in the registry; it was changed."
+        )
+    trusted = trusted_keys(trusted_key_files)
+    ok, reason = verify_document(certificate, trusted)
+    if not ok:
+        raise ConfigError(f"{path}: {reason}. Pass --key with the signer's public key, or certify the model again with your key.")
+    return certificate
 
 
 def load_deployment(config: ServiceConfig, registry: Registry, org_policy: OrgPolicy) -> Deployment:
@@ -150,9 +171,12 @@ def load_deployment(config: ServiceConfig, registry: Registry, org_policy: OrgPo
     model_dir = Path(entry.model_dir if entry is not None else str(config.model))
     certificate = None
     if entry is not None:
-        certificate = json.loads(Path(entry.certificate).read_text(encoding="utf-8"))
-        changed = sorted(f for f, h in file_hashes(model_dir).items() if certificate["model"]["files"].get(f) != h)
-        if changed or set(certificate["model"]["files"]) != set(file_hashes(model_dir)):
+        certificate = checked_certificate(Path(entry.certificate), entry.certificate_id, config.trusted_keys)
+        hashes = file_hashes(model_dir)
+        changed = sorted(
+            f for f in set(hashes) | set(certificate["model"]["files"]) if certificate["model"]["files"].get(f) != hashes.get(f)
+        )
+        if changed:
             raise ConfigError(
                 f"{model_dir}: files differ from its certificate ({changed or 'files added or missing'}); it will not serve."
             )
@@ -328,6 +352,8 @@ def parse_multiple_choice(text: str) -> tuple[str, list[str]]:
             if line.strip().lower().startswith("answer"):
                 break
             continue
+        if len(options) >= LIMITS.max_options:
+            raise ServiceError(422, "too_many_options", f"At most {LIMITS.max_options} options (A to Z).", "messages")
         if m.group(1) != LETTERS[len(options)]:
             raise ServiceError(
                 422,
@@ -391,7 +417,14 @@ class BodyLimit:
             if seen > self.max_bytes:
                 await too_big(scope, receive, send)
                 return
-        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}], receive), send)
+        body = b"".join(chunks)
+        scope.setdefault("state", {})["raw_body"] = body  # what the audit log hashes: the request as received
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def raw_body(request: Request) -> bytes:
+    """The request body exactly as received (kept by `BodyLimit`), so anyone holding it can find its audit record."""
+    return bytes(getattr(request.state, "raw_body", b""))
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
@@ -411,7 +444,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     state = {"deployment": load_deployment(config, registry, org_policy)}
     audit = AuditLog(config.audit)
     swap = threading.Lock()
-    default_detector()  # load the detector now, not on the first request
+    warm = state["deployment"]  # load the encoder, the detector's classifier and the weights now, not on the first request
+    warm.answers(warm.communities[0], [Question("warm-up", "Is this service ready?", ("Yes", "No"))], 1.0)
 
     app = FastAPI(
         title="ValueMulch decision service",
@@ -496,12 +530,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         response_model=DecideOut,
         responses={404: {"description": "unknown community"}, 422: {"description": "invalid request"}},
     )
-    def decide_one(payload: DecideIn) -> JSONResponse:
+    def decide_one(payload: DecideIn, request: Request) -> JSONResponse:
         """One question for one community: the bounded distribution and a choice."""
         d = deployment()
         community = community_of(d, payload.community)
         question = payload.to_question(f"request:{uuid.uuid4().hex[:12]}")
-        body = json.dumps(payload.model_dump(), sort_keys=True).encode()
+        body = raw_body(request)
         [(answer, record)] = decide(d, body, "/v1/decide", community, [question], payload.strength)
         choice = _choose(answer, payload.seed)
         # Built as plain JSON (the schema is DecideOut): validating our own output again costs more than the rest.
@@ -519,12 +553,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
 
     @app.post("/v1/distribution", response_model=DistributionOut, responses={404: {"description": "unknown community"}})
-    def distribution(payload: DistributionIn) -> DistributionOut:
+    def distribution(payload: DistributionIn, request: Request) -> DistributionOut:
         """A batch of questions for one community: bounded distributions, one audit record each."""
         d = deployment()
         community = community_of(d, payload.community)
         questions = [q.to_question(f"request:{uuid.uuid4().hex[:12]}") for q in payload.questions]
-        body = json.dumps(payload.model_dump(), sort_keys=True).encode()
+        body = raw_body(request)
         results = decide(d, body, "/v1/distribution", community, questions, payload.strength)
         items = [
             DistributionItem(
@@ -557,7 +591,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         }
 
     @app.post("/v1/chat/completions", responses={404: {"description": "unknown community"}})
-    def chat(payload: ChatIn) -> dict[str, Any]:
+    def chat(payload: ChatIn, request: Request) -> dict[str, Any]:
         """OpenAI-compatible: ``model`` names a community (``valuemulch/<community>``); the last user
         message holds a multiple-choice question; the reply is the bounded choice's letter."""
         d = deployment()
@@ -579,7 +613,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         except ValidationError as err:
             first = err.errors()[0]
             raise ServiceError(422, "invalid_request", f"messages: {first.get('msg', 'invalid question')}", "messages") from None
-        body = json.dumps(payload.model_dump(), sort_keys=True, default=str).encode()
+        body = raw_body(request)
         [(answer, record)] = decide(d, body, "/v1/chat/completions", community, [question], 1.0)
         choice = _choose(answer, payload.seed)
         content = "I can't answer that: every option crosses a line I won't cross." if choice is None else LETTERS[choice]
@@ -630,7 +664,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     def reload(model: str | None) -> Deployment:
         with swap:
-            fresh = load_deployment(ServiceConfig(**{**config.__dict__, "model": model}), registry, deployment().org_policy)
+            fresh = load_deployment(replace(config, model=model), registry, deployment().org_policy)
             state["deployment"] = fresh
         return fresh
 
@@ -638,8 +672,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def promote(payload: PromoteIn, _: None = Depends(admin)) -> dict[str, Any]:
         """Promote a registered model and serve it from now on."""
         try:
-            registry.promote(payload.model_id, allow_uncertified=config.allow_uncertified)
-            d = reload(None)
+            with swap:  # load first: the registry changes only once the new model is known to serve
+                fresh = load_deployment(replace(config, model=payload.model_id), registry, deployment().org_policy)
+                registry.promote(payload.model_id, allow_uncertified=config.allow_uncertified)
+                state["deployment"] = fresh
+            d = fresh
         except ConfigError as err:
             raise ServiceError(409, "cannot_promote", str(err), "model_id") from None
         return {"model_id": d.model_id, "certified": d.certified, "certificate_id": d.certificate_id}
