@@ -343,24 +343,13 @@ class EncoderPolicy(Policy):
         return None
 
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
-        net = self._require_net()
+        self._require_net()
         if community not in self.communities_:
             raise ConfigError(
                 f"Community '{community}' is unknown to this model (it knows {len(self.communities_)}); "
                 "onboard it with `valuemulch adapt --community ...`."
             )
-        if not questions:
-            return []
-        x, mask = self._features(questions)
-        column = torch.tensor([self.communities_.index(community)])
-        offset = self._offset(questions, [community], x.shape[1])
-        with torch.no_grad():
-            log_pred = net(x, mask, column, offset)[:, 0, :].double()
-        out = []
-        for q, row in zip(questions, log_pred, strict=True):
-            p = torch.exp(row[: q.n_options]).numpy()
-            out.append(p / p.sum())
-        return out
+        return self.predict_communities([community], questions)[community]
 
     def predict_communities(self, communities: Sequence[str], questions: Sequence[Question]) -> dict[str, list[np.ndarray]]:
         """One forward pass for many communities: the features and hidden states are shared."""
