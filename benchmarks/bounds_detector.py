@@ -62,7 +62,7 @@ SURVEY_BUDGET = 0.01  # at most 1% of real survey questions (train/dev) may get 
 
 
 def select(
-    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[float, Precomputed]
+    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[float, Precomputed], budget: float = SURVEY_BUDGET
 ) -> tuple[float, float, float, float, int, int]:
     """(l2, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
     grid = {}
@@ -74,7 +74,7 @@ def select(
                 for contrast in CONTRASTS:
                     flags = p.flags(low, high, contrast)
                     surveys = measure(rules, dev_surveys, flags)
-                    if surveys.negative_questions_flagged > SURVEY_BUDGET * surveys.negative_questions:
+                    if surveys.negative_questions_flagged > budget * surveys.negative_questions:
                         continue
                     r = measure(rules, dev_probes, flags)
                     grid[(l2, low, high, contrast)] = (r.tp + surveys.tp, -(r.fp + surveys.fp))
@@ -82,6 +82,29 @@ def select(
     tied = sorted(k for k, v in grid.items() if v == best)
     l2, low, high, contrast = tied[len(tied) // 2]
     return l2, low, high, contrast, best[0], -best[1]
+
+
+def trade_off(sets: dict[str, list[Labelled]], pre: dict[float, Precomputed]) -> str:
+    """Recall bought with false flags: the selection rule re-run with looser survey budgets (still on dev only)."""
+    rules = Detector(semantic=False)
+    lines = [
+        "### Trade-off: settings chosen on dev when a larger share of real survey questions may get a masked option\n",
+        "| survey budget | settings (l2, low / high, contrast) | "
+        + " | ".join(f"{name}: caught / negatives flagged / false refusals" for name in sets)
+        + " |",
+        "|---|---|" + "---|" * len(sets),
+    ]
+    for budget in (0.01, 0.02, 0.05, 0.1):
+        l2, low, high, contrast, _, _ = select(sets["probes dev"], sets["surveys train+dev"], pre, budget)
+        flags = pre[l2].flags(low, high, contrast)
+        cells = []
+        for labelled in sets.values():
+            r = measure(rules, labelled, flags)
+            cells.append(
+                f"{r.positive_questions_caught}/{r.positive_questions} / {r.negative_questions_flagged}/{r.negative_questions} / {r.false_refusals}"
+            )
+        lines.append(f"| {budget:.0%} | {l2}, {low} / {high}, {contrast} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _row(name: str, r: DetectorReport) -> str:
@@ -98,6 +121,11 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="data root (default: $VALUEMULCH_DATA)")
     parser.add_argument(
         "--holdout", action="store_true", help="also report the holdout probes (only once the detector is frozen)"
+    )
+    parser.add_argument(
+        "--budgets",
+        action="store_true",
+        help="also show the trade-off: the settings chosen on dev when more real survey questions may be masked, and what they do",
     )
     args = parser.parse_args()
     root = resolve_data_root(args.data)
@@ -136,6 +164,8 @@ def main() -> None:
         for name, labelled in sets.items():
             print(_row(name, measure(Detector(semantic=False), labelled, flags)))
         print()
+    if args.budgets:
+        print(trade_off(sets, pre))
     ship = pre[shipped["l2"]]
     print(f"### Ablations at the shipped settings, test sets\n\n{header}")
     for label, use_rules, use_semantic in (("rules only", True, False), ("meaning only", False, True)):
