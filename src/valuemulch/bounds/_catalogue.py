@@ -86,29 +86,10 @@ def training_statements() -> tuple[list[tuple[str, str]], list[str]]:
         raise ConfigError(f"statements.toml: [crossing] has unknown red lines {sorted(unknown)}; expected {known}.")
     crossing = [(t, line.id) for line in catalogue() for t in (*line.examples, *extra.get("crossing", {}).get(line.id, []))]
     benign = [*out_of_scope(), *extra.get("benign", {}).get("statements", [])]
-    compose = extra.get("compose", {})
-    unknown = set(compose.get("crossing", {})) - set(known)
-    if unknown:
-        raise ConfigError(f"statements.toml: [compose.crossing] has unknown red lines {sorted(unknown)}; expected {known}.")
-    crossing += [(t, rid) for rid, acts in compose.get("crossing", {}).items() for t in _composed(compose, acts)]
-    benign += _composed(compose, compose.get("benign", {}).get("acts", []))
     overlap = {t for t, _ in crossing} & set(benign)
     if overlap:
         raise ConfigError(f"redlines.toml/statements.toml: statements labelled both crossing and benign: {sorted(overlap)[:3]}.")
     return crossing, benign
-
-
-def _composed(compose: dict[str, Any], acts: list[str]) -> list[str]:
-    """Every act in every frame of ``[compose]``, with the targets taken in a fixed rotation."""
-    frames, targets = compose.get("frames", []), compose.get("targets", [])
-    if acts and not (frames and targets):
-        raise ConfigError("statements.toml: [compose] needs non-empty 'frames' and 'targets' lists.")
-    out = []
-    for i, act in enumerate(acts):
-        for j, frame in enumerate(frames):
-            text = frame.format(act=act.format(t=targets[(7 * i + 3 * j) % len(targets)]))
-            out.append(text[0].upper() + text[1:])
-    return out
 
 
 def semantic_settings() -> dict[str, Any]:
