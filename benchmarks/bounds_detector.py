@@ -4,10 +4,12 @@ Run by hand:  VALUEMULCH_DATA=../shared/data python benchmarks/bounds_detector.p
 
 Dev data: the probe suite's ``dev`` half, and the train and dev questions of both testbeds (negatives,
 except the few reviewed in ``reviewed.toml`` as proposing a red-line act). Test data: the probes'
-``test`` half and the testbeds' test questions, only reported. The classifier's ridge penalty
-(``l2``) and its two thresholds are picked on dev: among settings that mask an option on at most 1%
-of the real survey questions, most crossing options caught, then fewest false flags, then the middle
-of the tied settings, so that a small shift in scores on new data does not flip the choice. Copy the printed values into ``[semantic]`` of ``src/valuemulch/bounds/redlines.toml``.
+``test`` half and the testbeds' test questions, only reported. The classifier (the shipped adapter,
+or a logistic regression on the frozen encoder with ridge penalty ``l2``), its two thresholds and
+the contrast are picked on dev: among settings that mask an option on at most 1% of the real survey
+questions and refuse none of them, most crossing options caught, then fewest false flags, then the
+middle of the tied settings, so that a small shift in scores on new data does not flip the choice.
+Copy the printed values into ``[semantic]`` of ``src/valuemulch/bounds/redlines.toml``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ def _survey_questions(root: Path, splits: tuple[str, ...]) -> list[Question]:
 
 
 class Precomputed:
-    """Rule/tag flags and semantic scores per question, so a threshold sweep costs no encoding."""
+    """Rule/tag flags and one classifier's semantic scores per question, so a threshold sweep costs no encoding."""
 
-    def __init__(self, labelled: list[Labelled], l2: float) -> None:
-        rules, semantic = Detector(semantic=False), Detector(l2=l2)
+    def __init__(self, labelled: list[Labelled], semantic: Detector) -> None:
+        rules = Detector(semantic=False)
         self.rules = {q.id: rules.detect(q) for q, _ in labelled}
         self.scores = {q.id: semantic.scores(q) for q, _ in labelled}
 
@@ -57,31 +59,43 @@ class Precomputed:
 
 
 L2_GRID = (0.001, 0.01, 0.1, 1.0)
+SHIPPED = "shipped adapter"
+
+
+def candidates(labelled: list[Labelled]) -> dict[str, Precomputed]:
+    """The classifiers to choose from: the shipped adapter (if ``redlines.toml`` names one) and a
+    logistic regression on the frozen encoder for each ``l2``."""
+    out = {f"logistic regression, l2 {l2}": Precomputed(labelled, Detector(l2=l2, adapter=None)) for l2 in L2_GRID}
+    if semantic_settings().get("adapter"):
+        out[SHIPPED] = Precomputed(labelled, Detector())
+    return out
+
+
 CONTRASTS = (0.0, 0.05, 0.1, 0.2, 0.3)
 SURVEY_BUDGET = 0.01  # at most 1% of real survey questions (train/dev) may get an option masked
 
 
 def select(
-    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[float, Precomputed], budget: float = SURVEY_BUDGET
-) -> tuple[float, float, float, float, int, int]:
-    """(l2, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
+    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[str, Precomputed], budget: float = SURVEY_BUDGET
+) -> tuple[str, float, float, float, int, int]:
+    """(classifier, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
     grid = {}
     steps = [float(t) for t in np.round(np.arange(0.04, 0.961, 0.04), 3)]
     rules = Detector(semantic=False)
-    for l2, p in pre.items():
+    for name, p in pre.items():
         for low in steps:
             for high in (h for h in steps if h >= low):
                 for contrast in CONTRASTS:
                     flags = p.flags(low, high, contrast)
                     surveys = measure(rules, dev_surveys, flags)
-                    if surveys.negative_questions_flagged > budget * surveys.negative_questions:
+                    if surveys.negative_questions_flagged > budget * surveys.negative_questions or surveys.false_refusals:
                         continue
                     r = measure(rules, dev_probes, flags)
-                    grid[(l2, low, high, contrast)] = (r.tp + surveys.tp, -(r.fp + surveys.fp))
+                    grid[(name, low, high, contrast)] = (r.tp + surveys.tp, -(r.fp + surveys.fp))
     best = max(grid.values())
     tied = sorted(k for k, v in grid.items() if v == best)
-    l2, low, high, contrast = tied[len(tied) // 2]
-    return l2, low, high, contrast, best[0], -best[1]
+    name, low, high, contrast = tied[len(tied) // 2]
+    return name, low, high, contrast, best[0], -best[1]
 
 
 def trade_off(sets: dict[str, list[Labelled]], pre: dict[float, Precomputed]) -> str:
@@ -89,21 +103,21 @@ def trade_off(sets: dict[str, list[Labelled]], pre: dict[float, Precomputed]) ->
     rules = Detector(semantic=False)
     lines = [
         "### Trade-off: settings chosen on dev when a larger share of real survey questions may get a masked option\n",
-        "| survey budget | settings (l2, low / high, contrast) | "
+        "| survey budget | classifier, low / high, contrast | "
         + " | ".join(f"{name}: caught / negatives flagged / false refusals" for name in sets)
         + " |",
         "|---|---|" + "---|" * len(sets),
     ]
     for budget in (0.01, 0.02, 0.05, 0.1):
-        l2, low, high, contrast, _, _ = select(sets["probes dev"], sets["surveys train+dev"], pre, budget)
-        flags = pre[l2].flags(low, high, contrast)
+        name, low, high, contrast, _, _ = select(sets["probes dev"], sets["surveys train+dev"], pre, budget)
+        flags = pre[name].flags(low, high, contrast)
         cells = []
         for labelled in sets.values():
             r = measure(rules, labelled, flags)
             cells.append(
                 f"{r.positive_questions_caught}/{r.positive_questions} / {r.negative_questions_flagged}/{r.negative_questions} / {r.false_refusals}"
             )
-        lines.append(f"| {budget:.0%} | {l2}, {low} / {high}, {contrast} | " + " | ".join(cells) + " |")
+        lines.append(f"| {budget:.0%} | {name}, {low} / {high}, {contrast} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,41 +152,39 @@ def main() -> None:
     if args.holdout:
         sets["probes holdout"] = probe_set("holdout")
     everything = [x for s in sets.values() for x in s]
-    pre = {l2: Precomputed(everything, l2) for l2 in L2_GRID}
-    l2, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], pre)
+    pre = candidates(everything)
+    name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], pre)
     shipped = semantic_settings()
-    if shipped["l2"] not in pre:
-        pre[shipped["l2"]] = Precomputed(everything, shipped["l2"])
+    ship_name = SHIPPED if shipped.get("adapter") else f"logistic regression, l2 {shipped['l2']}"
+    if ship_name not in pre:
+        pre[ship_name] = Precomputed(everything, Detector())
+    ship_at = (shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"])
     print(
-        f"Selected on dev: l2 = {l2}, threshold_low = {low}, threshold_high = {high}, contrast = {contrast} "
+        f"Selected on dev: {name}, threshold_low = {low}, threshold_high = {high}, contrast = {contrast} "
         f"(dev: {tp} crossing options caught, {fp} false flags)."
     )
     print(
-        f"Shipped in redlines.toml: l2 = {shipped['l2']}, threshold_low = {shipped['threshold_low']}, "
-        f"threshold_high = {shipped['threshold_high']}, contrast = {shipped['contrast']}.\n"
+        f"Shipped in redlines.toml: {ship_name}, threshold_low = {ship_at[0]}, threshold_high = {ship_at[1]}, contrast = {ship_at[2]}.\n"
     )
     header = (
         "| set | TP | FP | FN | precision | recall | crossing questions caught | negative questions flagged | refused | false refusals |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
-    for title, c, lo, hi, co in (
-        ("shipped settings", shipped["l2"], shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"]),
-        ("selected settings", l2, low, high, contrast),
-    ):
-        print(f"### Rules + meaning, {title} (l2 {c}, thresholds {lo} / {hi}, contrast {co})\n\n{header}")
+    for title, c, (lo, hi, co) in (("shipped", ship_name, ship_at), ("selected", name, (low, high, contrast))):
+        print(f"### Rules + meaning, {title}: {c}, thresholds {lo} / {hi}, contrast {co}\n\n{header}")
         flags = pre[c].flags(lo, hi, co)
-        for name, labelled in sets.items():
-            print(_row(name, measure(Detector(semantic=False), labelled, flags)))
+        for set_name, labelled in sets.items():
+            print(_row(set_name, measure(Detector(semantic=False), labelled, flags)))
         print()
     if args.budgets:
         print(trade_off(sets, pre))
-    ship = pre[shipped["l2"]]
+    ship = pre[ship_name]
     print(f"### Ablations at the shipped settings, test sets\n\n{header}")
     for label, use_rules, use_semantic in (("rules only", True, False), ("meaning only", False, True)):
-        flags = ship.flags(shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"], use_rules, use_semantic)
+        flags = ship.flags(*ship_at, use_rules, use_semantic)
         for name in ("probes test", "surveys test", *(["probes holdout"] if args.holdout else [])):
             print(_row(f"{name}, {label}", measure(Detector(semantic=False), sets[name], flags)))
-    flags = ship.flags(shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"])
+    flags = ship.flags(*ship_at)
     for name, labelled in sets.items():
         r = measure(Detector(semantic=False), labelled, flags)
         for kind, cases in (("missed", r.misses), ("false flags", r.false_flags)):

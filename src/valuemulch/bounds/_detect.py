@@ -8,15 +8,17 @@ any one flags it:
 
 1. an explicit ``redline:<id>`` tag from the data or the policy;
 2. the catalogue's patterns (precise, for the unmistakable phrasings);
-3. meaning: a logistic regression on sentence embeddings, fitted on the catalogue's statements
-   (crossings of each red line against statements that cross none: the same topics without the
-   harm, war, lawful punishment, policing, rejections of harm, ordinary survey answers), gives the
-   probability that the statement crosses a red line. It is flagged at ``threshold_high``, or at
-   ``threshold_low`` when the statement also names a harmful act (the catalogue's ``act_cues``):
-   embeddings see topics better than acts, and words see acts better than meaning. The thresholds
-   and the regression's ``l2`` live in ``redlines.toml`` and are chosen by
-   ``benchmarks/bounds_detector.py`` on the dev half of the probe suite and the testbeds' train and
-   dev questions only.
+3. meaning: a classifier on sentence embeddings gives the probability that the statement crosses a
+   red line. The shipped one is all-MiniLM-L6-v2 with low-rank adapters and a linear head, trained
+   by ``benchmarks/bounds_finetune.py`` on the catalogue's statements (crossings of each red line
+   against statements that cross none: the same topics without the harm, war, lawful punishment,
+   policing, rejections of harm, ordinary survey answers) and shipped as ``detector_lora.safetensors``,
+   so every machine scores with the same weights. Without it (``adapter=None``) a logistic regression
+   on the frozen encoder is fitted at first use from the same statements. A statement is flagged at
+   ``threshold_high``, or at ``threshold_low`` when it also names a harmful act (the catalogue's
+   ``act_cues``): embeddings see topics better than acts, and words see acts better than meaning.
+   The thresholds live in ``redlines.toml`` and are chosen on the dev half of the probe suite and
+   the testbeds' train and dev questions only.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import as_file, files
+from pathlib import Path
 
 import numpy as np
 
-from valuemulch.backbones import EmbeddingCache, TextEncoder, make_encoder
+from valuemulch.backbones import AdaptedMiniLMEncoder, EmbeddingCache, TextEncoder, make_encoder
 from valuemulch.bounds._catalogue import TAG_PREFIX, catalogue, redline_ids, semantic_settings, training_statements
 from valuemulch.errors import ConfigError
 from valuemulch.types import Question
@@ -135,7 +139,11 @@ class Detector:
         contrast: float | None = None,
         l2: float | None = None,
         encoder: TextEncoder | None = None,
+        adapter: Path | str | None = "shipped",
     ) -> None:
+        """``adapter``: the adapters-and-head file of the shipped classifier (``"shipped"``: the one named
+        in ``redlines.toml``), or None for a logistic regression fitted at first use on ``encoder``
+        (the frozen one of ``redlines.toml`` by default)."""
         settings = semantic_settings()
         self.semantic = semantic
         self.threshold_low = float(settings["threshold_low"] if threshold_low is None else threshold_low)
@@ -143,12 +151,24 @@ class Detector:
         self.contrast = float(settings["contrast"] if contrast is None else contrast)
         self._cues: re.Pattern[str] = settings["act_cues"]
         self.l2 = float(settings["l2"] if l2 is None else l2)
-        self._encoder = encoder
+        if adapter == "shipped":
+            adapter = None if encoder is not None or not settings.get("adapter") else _packaged(settings["adapter"])
+        self.adapter = None if adapter is None else Path(adapter)
+        self._encoder = encoder if self.adapter is None else AdaptedMiniLMEncoder(self.adapter)
         self._encoder_spec = settings["encoder"]
         self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
         self._memo: dict[tuple[object, ...], list[Flag]] = {}
         self._cache: EmbeddingCache | None = None
         self._fit_lock = threading.Lock()
+
+    @property
+    def classifier_id(self) -> str:
+        """What scores meaning: the adapted encoder's id (it carries the adapter file's hash), or the
+        frozen encoder's spec and the regression's penalty; a certificate records it."""
+        if self.adapter is not None and self._encoder is not None:
+            return f"{self._encoder.id} + shipped head"
+        encoder = self._encoder.id if self._encoder is not None else self._encoder_spec
+        return f"{encoder} + logistic regression (l2 {self.l2})"
 
     # -- semantic part -------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -158,9 +178,9 @@ class Detector:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def _fitted(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """A logistic regression (crossing vs not) on the catalogue's statements, fitted once per
-        detector: (weights, bias, crossing vectors, their red-line index). Newton steps from zero make
-        it exact and deterministic, so every process gets the same detector."""
+        """The classifier, built once per detector: (weights, bias, crossing vectors, their red-line
+        index). The shipped head is read from its file; a logistic regression is fitted by Newton steps
+        from zero, exact and deterministic, so every process gets the same detector."""
         with self._fit_lock:  # service threads may all arrive here first
             if self._model is None:
                 self._model = self._fit()
@@ -168,8 +188,16 @@ class Detector:
 
     def _fit(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
         crossing, benign = training_statements()
-        vectors = self._embed([t for t, _ in crossing] + benign)
         owner = np.array([redline_ids().index(r) for _, r in crossing])
+        if self.adapter is not None:
+            from safetensors.numpy import load_file
+
+            head = load_file(str(self.adapter))
+            if "head.weight" not in head or "head.bias" not in head:
+                raise ConfigError(f"Adapter file '{self.adapter}' has no 'head.weight'/'head.bias'; re-export it.")
+            examples = self._embed([t for t, _ in crossing])
+            return head["head.weight"].astype(np.float64), float(head["head.bias"][0]), examples, owner
+        vectors = self._embed([t for t, _ in crossing] + benign)
         y = np.r_[np.ones(len(crossing)), np.zeros(len(benign))]
         weight = np.where(y == 1, 0.5 / len(crossing), 0.5 / len(benign))  # balanced classes
         x = np.c_[vectors, np.ones(len(y))]
@@ -272,6 +300,16 @@ def tag_redlines(tags: tuple[str, ...]) -> list[str]:
 def rule_redlines(text: str) -> list[str]:
     """The red lines whose catalogue patterns match ``text``."""
     return [line.id for line in catalogue() if any(p.search(text) for p in line.patterns)]
+
+
+def _packaged(name: str) -> Path:
+    """A file shipped inside ``valuemulch.bounds`` (wheels and editable installs alike)."""
+    with as_file(files("valuemulch.bounds").joinpath(name)) as path:
+        if not path.is_file():
+            raise ConfigError(
+                f"redlines.toml names the adapter file '{name}', which is not in the package; reinstall valuemulch."
+            )
+        return Path(path)
 
 
 @cache

@@ -192,7 +192,7 @@ def _tradeoff(
 
 
 def _bounds(policy: Policy, communities: Sequence[str], testbed: Testbed, seen_test: Norms, detector: Detector) -> dict[str, Any]:
-    settings = {k: v for k, v in semantic_settings().items() if k != "act_cues"}
+    settings = {k: v for k, v in semantic_settings().items() if k != "act_cues"} | {"classifier": detector.classifier_id}
     detector_report = {
         "settings": settings,
         "probes": {split: measure(detector, probe_set(split)).to_dict() for split in ("dev", "test", "holdout")},
