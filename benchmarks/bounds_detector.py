@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from valuemulch.backbones import TextEncoder
 from valuemulch.bounds import Detector, Flag, semantic_settings
 from valuemulch.bounds._measure import DetectorReport, Labelled, measure, probe_set, survey_set
 from valuemulch.data import load_testbed, resolve_data_root
@@ -62,11 +63,13 @@ L2_GRID = (0.001, 0.01, 0.1, 1.0)
 SHIPPED = "shipped adapter"
 
 
-def candidates(labelled: list[Labelled]) -> dict[str, Precomputed]:
-    """The classifiers to choose from: the shipped adapter (if ``redlines.toml`` names one) and a
-    logistic regression on the frozen encoder for each ``l2``."""
-    out = {f"logistic regression, l2 {l2}": Precomputed(labelled, Detector(l2=l2, adapter=None)) for l2 in L2_GRID}
-    if semantic_settings().get("adapter"):
+def candidates(labelled: list[Labelled], encoder: TextEncoder | None = None) -> dict[str, Precomputed]:
+    """The classifiers to choose from: a logistic regression on the frozen encoder (or on ``encoder``)
+    for each ``l2``, and the shipped adapter if ``redlines.toml`` names one and no encoder is given."""
+    out = {
+        f"logistic regression, l2 {l2}": Precomputed(labelled, Detector(l2=l2, adapter=None, encoder=encoder)) for l2 in L2_GRID
+    }
+    if encoder is None and semantic_settings().get("adapter"):
         out[SHIPPED] = Precomputed(labelled, Detector())
     return out
 
@@ -130,7 +133,8 @@ def _row(name: str, r: DetectorReport) -> str:
     )
 
 
-def main() -> None:
+def main(encoder: TextEncoder | None = None) -> None:
+    """``encoder``: choose among regressions on this encoder's vectors instead (``bounds_views.py``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="data root (default: $VALUEMULCH_DATA)")
     parser.add_argument(
@@ -152,7 +156,7 @@ def main() -> None:
     if args.holdout:
         sets["probes holdout"] = probe_set("holdout")
     everything = [x for s in sets.values() for x in s]
-    pre = candidates(everything)
+    pre = candidates(everything, encoder)
     name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], pre)
     shipped = semantic_settings()
     ship_name = SHIPPED if shipped.get("adapter") else f"logistic regression, l2 {shipped['l2']}"

@@ -5,7 +5,7 @@ Run by hand:  VALUEMULCH_DATA=../shared/data python benchmarks/bounds_views.py -
 ``mean`` is the shipped view (all-MiniLM-L6-v2's sentence embedding); ``max`` max-pools its token
 embeddings, so one strong word ("beating") is not averaged away by its topic; ``meanmax`` joins both.
 The detector's training statements, thresholds and selection on dev are those of
-``bounds_detector.py``, which this runs with the view swapped in.
+``bounds_detector.py``, which this runs with regressions on the view as the candidates.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from valuemulch.backbones import MiniLMEncoder
-from valuemulch.bounds import _detect
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bounds_detector
@@ -46,14 +45,7 @@ def main() -> None:
     parser.add_argument("--view", choices=("mean", "max", "meanmax"), required=True)
     view = parser.parse_known_args()[0].view
     sys.argv = [a for a in sys.argv if a not in ("--view", view)]
-    encoder = PooledMiniLM(view)
-    original = _detect.Detector.__init__
-
-    def with_view(self: _detect.Detector, **kwargs: object) -> None:
-        original(self, **kwargs, encoder=encoder)  # type: ignore[arg-type]
-
-    _detect.Detector.__init__ = with_view  # type: ignore[method-assign]
-    bounds_detector.main()
+    bounds_detector.main(encoder=PooledMiniLM(view))
 
 
 if __name__ == "__main__":
