@@ -1,4 +1,4 @@
-"""Render a certificate as one self-contained HTML page and as a Markdown model card.
+"""Render a certificate as one self-contained HTML page (``_model_card`` writes the Markdown card).
 
 Both are pure functions of the certificate dict, so a report can be rebuilt from ``certificate.json``
 alone. The page needs nothing outside itself (inline CSS, plots as inline SVG, no scripts, fonts or
@@ -12,28 +12,30 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["render_model_card", "render_report"]
+from valuemulch.certify._cert_values import (
+    LABELS,
+    LOWER_IS_BETTER,
+    METRICS,
+    NOT_EVALUATED,
+    _baselines,
+    _budget_label,
+    _ci,
+    _detector_rows,
+    _finite,
+    _get,
+    _mean,
+    _num,
+    _pair,
+    _text_summary,
+    _tradeoff_rows,
+)
+from valuemulch.certify._plots import PALETTE, SHAPES, _dot_whisker, _plot, _question_bars, _redline_chart, _tradeoff_chart
 
-METRICS = ("one_minus_jsd", "tv", "representativeness", "wasserstein", "kl", "top1_agreement")
-LABELS = {
-    "one_minus_jsd": "1-JSD",
-    "tv": "TV",
-    "representativeness": "representativeness",
-    "wasserstein": "Wasserstein",
-    "kl": "KL",
-    "top1_agreement": "top-1 agreement",
-}
-LOWER_IS_BETTER = frozenset({"tv", "wasserstein", "kl"})
-MODEL_COLOUR = "#1d3f8f"
-# Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), each with its own shape.
-PALETTE = ("#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#6b6b6b", "#0072B2", "#8c564b")
-SHAPES = ("square", "triangle", "diamond", "triangle-down", "star", "pentagon", "hexagon")
-SERIES = (("human", "#333333"), ("model", MODEL_COLOUR), ("prior", "#E69F00"))
-NOT_EVALUATED = "Not evaluated"
+__all__ = ["render_report"]
+
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1b1b;
@@ -62,52 +64,8 @@ svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 """
 
 
-# ---------------------------------------------------------------------------------------------- values
-
-
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _get(obj: Any, *keys: str) -> Any:
-    """``obj[k1][k2]...``, or None where any level is missing or null: certificates may omit sections."""
-    for key in keys:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _num(value: Any, digits: int = 3, *, signed: bool = False) -> str:
-    v = _finite(value)
-    if v is None:
-        return "—"
-    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
-
-
-def _mean(summary: Any) -> float | None:
-    return _finite(_get(summary, "mean"))
-
-
-def _ci(summary: Any) -> tuple[float, float] | None:
-    ci = _get(summary, "ci")
-    if not isinstance(ci, Sequence) or len(ci) != 2:
-        return None
-    lo, hi = _finite(ci[0]), _finite(ci[1])
-    return (lo, hi) if lo is not None and hi is not None else None
-
-
-def _text_summary(summary: Any, *, signed: bool = False) -> str:
-    """``0.787 [0.772, 0.802]``: the plain-text form, for the model card and SVG titles."""
-    ci = _ci(summary)
-    tail = f" [{_num(ci[0], signed=signed)}, {_num(ci[1], signed=signed)}]" if ci else ""
-    return _num(_mean(summary), signed=signed) + tail
 
 
 def _cell(summary: Any, *, signed: bool = False, cls: str = "", extra: str = "") -> str:
@@ -127,291 +85,6 @@ def _direction(diff: Any, metric: str) -> str:
 def _metric_head(metric: str) -> str:
     arrow = "↓" if metric in LOWER_IS_BETTER else "↑"
     return f'<th title="{"lower" if metric in LOWER_IS_BETTER else "higher"} is better">{_e(LABELS.get(metric, metric))} {arrow}</th>'
-
-
-def _pair(value: Any) -> tuple[str, float | None]:
-    """A ``[name, number]`` pair (worst community, highest red-line preference), tolerating a malformed one."""
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        return str(value[0]), _finite(value[1])
-    return "—", None
-
-
-def _budget_label(budget: Any) -> str:
-    return "none" if budget is None else _num(budget, 2)
-
-
-def _tradeoff_rows(cert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Trade-off points by budget, no budget last: tight to loose reads left to right."""
-    rows = [r for r in _get(cert, "evaluation", "tradeoff") or [] if isinstance(r, Mapping)]
-    return sorted(rows, key=lambda r: (r.get("budget") is None, _finite(r.get("budget")) or 0.0))
-
-
-def _baselines(cert: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """Deployable baselines first, then the oracles that only serve as references."""
-    found = _get(cert, "evaluation", "baselines") or {}
-    return sorted(((str(k), v) for k, v in found.items() if isinstance(v, Mapping)), key=lambda kv: bool(kv[1].get("oracle")))
-
-
-# ---------------------------------------------------------------------------------------------- SVG
-
-
-def _svg(width: float, height: float, label: str, body: str) -> str:
-    w, h = round(width), round(height)
-    return (
-        f'<svg role="img" aria-label="{_e(label)}" viewBox="0 0 {w} {h}" width="{w}" height="{h}">'
-        f"<title>{_e(label)}</title>{body}</svg>"
-    )
-
-
-def _plot(svg: str, caption: str = "") -> str:
-    return f'<figure class="plot">{svg}{f"<figcaption>{caption}</figcaption>" if caption else ""}</figure>'
-
-
-def _text(
-    x: float, y: float, s: str, *, anchor: str = "start", size: float = 11, fill: str = "#333", extra: str = "", tip: str = ""
-) -> str:
-    """SVG text; ``tip`` is a tooltip, for a label shortened to fit."""
-    title = f"<title>{_e(tip)}</title>" if tip else ""
-    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" {extra}>{title}{_e(s)}</text>'
-
-
-def _clip(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def _polygon(shape: str) -> list[tuple[float, float]]:
-    """Unit-radius outline of a marker shape, y pointing down."""
-    if shape == "square":
-        return [(-0.85, -0.85), (0.85, -0.85), (0.85, 0.85), (-0.85, 0.85)]
-    if shape == "diamond":
-        return [(0, -1.2), (1.05, 0), (0, 1.2), (-1.05, 0)]
-    corners, start, inner = {
-        "triangle": (3, -90, 0),
-        "triangle-down": (3, 90, 0),
-        "star": (5, -90, 0.45),
-        "pentagon": (5, -90, 0),
-    }.get(shape, (6, 0, 0))
-    step = 360 / corners
-    angles = [(start + i * step, 1.15) for i in range(corners)]
-    if inner:  # a star: a point at half the radius between each pair of tips
-        angles = [p for a, r in angles for p in ((a, 1.3), (a + step / 2, 1.3 * inner))]
-    return [(r * math.cos(math.radians(a)), r * math.sin(math.radians(a))) for a, r in angles]
-
-
-def _marker(shape: str, x: float, y: float, colour: str, *, hollow: bool = False, r: float = 5, title: str = "") -> str:
-    """A data marker; hollow markers are the oracles, references rather than competitors."""
-    paint = f'fill="#fff" stroke="{colour}" stroke-width="1.6"' if hollow else f'fill="{colour}" stroke="#fff" stroke-width="0.6"'
-    tip = f"<title>{_e(title)}</title>" if title else ""
-    if shape == "circle":
-        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {paint}>{tip}</circle>'
-    points = " ".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in _polygon(shape))
-    return f'<polygon points="{points}" {paint}>{tip}</polygon>'
-
-
-def _ticks(lo: float, hi: float, n: int = 6) -> list[tuple[float, str]]:
-    """Round tick values from lo to hi (about n of them), each with a label precise enough to tell apart."""
-    raw = (hi - lo) / (n + 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(s * magnitude for s in (1, 2, 5, 10) if s * magnitude >= raw)
-    digits = max(2, -math.floor(math.log10(step) + 1e-9))
-    first = math.ceil(lo / step - 1e-9) * step
-    values = [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
-    return [(v, f"{v:.{digits}f}") for v in values]
-
-
-def _extent(values: Iterable[float | None], *, floor: float = 0.0, ceiling: float = 1.0) -> tuple[float, float]:
-    """A padded axis range around the data, inside [floor, ceiling]; a fixed one where there is no data."""
-    found = [v for v in values if v is not None]
-    if not found:
-        return floor, ceiling
-    lo, hi = min(found), max(found)
-    pad = max((hi - lo) * 0.08, 0.01)
-    return max(floor, lo - pad), min(ceiling, hi + pad)
-
-
-def _x_axis(lo: float, hi: float, x0: float, x1: float, top: float, bottom: float) -> str:
-    scale = (x1 - x0) / (hi - lo)
-    parts = []
-    for t, tick in _ticks(lo, hi):
-        x = x0 + (t - lo) * scale
-        parts.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#e3e6eb"/>')
-        parts.append(_text(x, bottom + 14, tick, anchor="middle", fill="#5f6670"))
-    return "".join(parts)
-
-
-def _legend(items: Sequence[tuple[str, str, str, bool]], x0: float, y0: float, width: float) -> tuple[str, float]:
-    """Legend entries (label, colour, shape, hollow) flowed into rows; returns the SVG and its height."""
-    parts, x, y = [], x0, y0 + 8
-    for label, colour, shape, hollow in items:
-        w = 26 + 6.4 * len(label)
-        if x + w > x0 + width and x > x0:
-            x, y = x0, y + 18
-        parts.append(_marker(shape, x + 6, y, colour, hollow=hollow) + _text(x + 16, y + 4, label))
-        x += w + 14
-    return "".join(parts), y - y0 + 14
-
-
-def _dot_whisker(
-    rows: Sequence[tuple[str, Any]], others: Sequence[tuple[str, str, str, bool, Mapping[str, float | None]]], label: str
-) -> str:
-    """One row per community: the model's mean and CI, beside other policies' means as markers."""
-    width, right = 940.0, 150.0
-    left = min(240.0, 16 + 6.6 * max((len(c) for c, _ in rows), default=8))
-    legend_items = [("model (95% CI)", MODEL_COLOUR, "circle", False)] + [(n, c, s, h) for n, c, s, h, _ in others]
-    legend, legend_h = _legend(legend_items, left, 6, width - left - 10)
-    row_h, top = 26.0, 14 + legend_h
-    values: list[float | None] = []
-    for _, summary in rows:
-        values += [_mean(summary), *(_ci(summary) or ())]
-    for *_, by_community in others:
-        values += [_finite(v) for v in by_community.values()]
-    lo, hi = _extent(values)
-    bottom = top + row_h * len(rows)
-    x0, x1 = left, width - right
-
-    def sx(v: float) -> float:
-        return x0 + (v - lo) / (hi - lo) * (x1 - x0)
-
-    parts = [legend, _x_axis(lo, hi, x0, x1, top, bottom)]
-    spread = [(i - (len(others) - 1) / 2) * min(3.0, 16 / max(len(others), 1)) for i in range(len(others))]
-    for i, (community, summary) in enumerate(rows):
-        y = top + row_h * (i + 0.5)
-        if i % 2:
-            parts.append(f'<rect x="0" y="{y - row_h / 2:.1f}" width="{width}" height="{row_h}" fill="#f7f8fa"/>')
-            parts.insert(1, parts.pop())  # stripes under the grid
-        parts.append(_text(left - 8, y + 4, _clip(community, 34), anchor="end", size=12, fill="#1b1b1b", tip=community))
-        for (name, colour, shape, hollow, by_community), dy in zip(others, spread, strict=True):
-            v = _finite(by_community.get(community))
-            if v is not None:
-                parts.append(_marker(shape, sx(v), y + dy, colour, hollow=hollow, r=4.5, title=f"{name}: {community} {v:.3f}"))
-        mean, ci = _mean(summary), _ci(summary)
-        if ci:
-            parts.append(
-                f'<line x1="{sx(ci[0]):.1f}" y1="{y:.1f}" x2="{sx(ci[1]):.1f}" y2="{y:.1f}" stroke="{MODEL_COLOUR}" stroke-width="2.4"/>'
-            )
-            for end in ci:
-                parts.append(
-                    f'<line x1="{sx(end):.1f}" y1="{y - 5:.1f}" x2="{sx(end):.1f}" y2="{y + 5:.1f}" stroke="{MODEL_COLOUR}" stroke-width="2"/>'
-                )
-        if mean is not None:
-            parts.append(
-                _marker("circle", sx(mean), y, MODEL_COLOUR, r=5.5, title=f"model: {community} {_text_summary(summary)}")
-            )
-        parts.append(_text(x1 + 12, y + 4, _text_summary(summary) if mean is not None else NOT_EVALUATED.lower(), size=11.5))
-    parts.append(
-        _text((x0 + x1) / 2, bottom + 30, "1-JSD (higher is closer to the community's answers)", anchor="middle", fill="#5f6670")
-    )
-    return _svg(width, bottom + 38, label, "".join(parts))
-
-
-def _question_bars(q: Mapping[str, Any]) -> str:
-    """Grouped horizontal bars per option: the community's human answers, the model and the prior."""
-    options = [str(o) for o in q.get("options") or []]
-    series = [(name, colour, list(q.get(name) or [])) for name, colour in SERIES]
-    width, left, right = 520.0, 180.0, 46.0
-    legend, legend_h = _legend([(n, c, "square", False) for n, c, _ in series], left, 4, width - left)
-    bar, group = 7.0, 3 * 7.0 + 9
-    top = 8 + legend_h
-    bottom = top + group * len(options)
-    peak = max((_finite(v) or 0.0 for _, _, vs in series for v in vs), default=0.0)
-    hi = min(1.0, max(0.1, math.ceil(peak * 11) / 10))  # the next tenth above the tallest bar, with room for its label
-    x0, x1 = left, width - right
-    parts = [legend, _x_axis(0, hi, x0, x1, top, bottom)]
-    for i, option in enumerate(options):
-        y = top + group * i + 4
-        parts.append(_text(left - 8, y + 1.5 * bar + 4, _clip(option, 30), anchor="end", tip=option))
-        for j, (name, colour, values) in enumerate(series):
-            v = _finite(values[i]) if i < len(values) else None
-            if v is None:
-                continue
-            w = max(0.0, v) / hi * (x1 - x0)
-            parts.append(
-                f'<rect x="{x0:.1f}" y="{y + j * bar:.1f}" width="{w:.1f}" height="{bar - 1:.1f}" fill="{colour}">'
-                f"<title>{_e(f'{name}: {option} {v:.3f}')}</title></rect>"
-            )
-            if j == 0 or name == "model":
-                parts.append(_text(x0 + w + 4, y + j * bar + bar - 1, f"{v:.0%}", size=9, fill=colour))
-    label = f"Answer shares for question {q.get('question_id')} in {q.get('community')}: human, model and prior per option"
-    return _svg(width, bottom + 20, label, "".join(parts))
-
-
-Series = tuple[str, str, str, str, list[float | None]]  # label, colour, shape, dash pattern, values
-
-
-def _line_panel(labels: Sequence[str], series: Sequence[Series], x0: float, top: float, width: float, title: str) -> str:
-    """Points and lines over categories, with its own y axis: a panel of the trade-off chart."""
-    height = 200.0
-    bottom = top + height
-    lo, hi = _extent([v for *_, vs in series for v in vs])
-    step = width / max(len(labels), 1)
-
-    def sy(v: float) -> float:
-        return bottom - (v - lo) / (hi - lo) * height
-
-    parts = [_text(x0, top - 8, title, size=12, fill="#1b1b1b", extra='font-weight="600"')]
-    for t, tick in _ticks(lo, hi, 5):
-        parts.append(f'<line x1="{x0}" y1="{sy(t):.1f}" x2="{x0 + width}" y2="{sy(t):.1f}" stroke="#e3e6eb"/>')
-        parts.append(_text(x0 - 6, sy(t) + 4, tick, anchor="end", fill="#5f6670"))
-    parts += [_text(x0 + step * (i + 0.5), bottom + 16, label, anchor="middle") for i, label in enumerate(labels)]
-    for name, colour, shape, dash, values in series:
-        points = [(x0 + step * (i + 0.5), sy(v), v) for i, v in enumerate(values) if v is not None]
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
-        parts += [_marker(shape, x, y, colour, title=f"{name}: {v:.3f}") for x, y, v in points]
-    parts.append(_text(x0 + width / 2, bottom + 34, "tier-2 budget (max divergence)", anchor="middle", fill="#5f6670"))
-    return "".join(parts)
-
-
-def _tradeoff_chart(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Agreement (mean and worst community) beside distance from the population, against the budget.
-
-    Two panels with their own axes: on one shared axis the distance, near zero, flattens the 1-JSD lines.
-    """
-    worst = [_finite(_pair(r.get("worst_community"))[1]) for r in rows]
-    agreement: list[Series] = [
-        ("mean 1-JSD", MODEL_COLOUR, "circle", "", [_finite(r.get("mean")) for r in rows]),
-        ("worst-community 1-JSD", "#D55E00", "triangle", "6 4", worst),
-    ]
-    distance: list[Series] = [
-        ("mean JSD from population", "#6b6b6b", "square", "2 3", [_finite(r.get("mean_jsd_from_population")) for r in rows])
-    ]
-    labels = [_budget_label(r.get("budget")) for r in rows]
-    legend, legend_h = _legend([(n, c, s, False) for n, c, s, _, _ in agreement + distance], 60, 4, 860)
-    top = legend_h + 30
-    parts = [legend, _line_panel(labels, agreement, 60, top, 500, "1-JSD (higher is better)")]
-    parts.append(_line_panel(labels, distance, 650, top, 270, "JSD from the population answer"))
-    label = "Trade-off: 1-JSD and distance from the population at each personalisation budget"
-    return _svg(940, top + 242, label, "".join(parts))
-
-
-def _redline_chart(per_community: Mapping[str, Any], limit: float | None) -> str:
-    """Bars of each community's raw mass on crossing options, against the policy's limit."""
-    items = [(str(c), _finite(v)) for c, v in per_community.items()]
-    width, right, row_h = 720.0, 60.0, 20.0
-    left = min(240.0, 16 + 6.6 * max((len(c) for c, _ in items), default=8))
-    top, bottom = 24.0, 24.0 + row_h * len(items)
-    hi = max([v or 0.0 for _, v in items] + [limit or 0.0, 0.01]) * 1.15
-    x0, x1 = left, width - right
-    parts = [_x_axis(0, hi, x0, x1, top, bottom)]
-    for i, (community, v) in enumerate(items):
-        y = top + row_h * i
-        parts.append(_text(left - 8, y + 14, _clip(community, 34), anchor="end"))
-        if v is not None:
-            over = limit is not None and v > limit
-            colour = "#b42318" if over else "#0072B2"
-            parts.append(f'<rect x="{x0}" y="{y + 4}" width="{v / hi * (x1 - x0):.1f}" height="{row_h - 8}" fill="{colour}"/>')
-            parts.append(_text(x0 + v / hi * (x1 - x0) + 4, y + 14, f"{v:.3f}", size=10))
-    if limit is not None:
-        x = x0 + limit / hi * (x1 - x0)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{bottom + 2}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/>'
-        )
-        parts.append(_text(x, top - 10, f"limit {limit:.3f}", anchor="middle", fill="#b42318"))
-    parts.append(_text((x0 + x1) / 2, bottom + 32, "mean raw mass on labelled crossing options", anchor="middle", fill="#5f6670"))
-    return _svg(width, bottom + 40, "Red-line preference per community against the limit", "".join(parts))
-
-
-# ---------------------------------------------------------------------------------------------- sections
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -628,15 +301,6 @@ def _unseen(cert: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _detector_rows(detector: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """The detector's reports, named: each probe split, then the real survey questions."""
-    probes = detector.get("probes") or {}
-    rows = [(f"{split} probes", r) for split, r in probes.items() if isinstance(r, Mapping)]
-    if isinstance(detector.get("surveys_test"), Mapping):
-        rows.append(("test survey questions", detector["surveys_test"]))
-    return rows
-
-
 def _bounds(cert: Mapping[str, Any]) -> str:
     bounds = _get(cert, "bounds")
     if not isinstance(bounds, Mapping):
@@ -799,198 +463,3 @@ def render_report(cert: Mapping[str, Any]) -> str:
         f"<title>ValueMulch certificate: {_e(label)} on {_e(testbed)}</title><style>{CSS}</style></head>"
         f"<body><main>{body}{footer}</main></body></html>\n"
     )
-
-
-# ---------------------------------------------------------------------------------------------- model card
-
-
-def _md(value: object) -> str:
-    """Certificate text made inert in Markdown: no tables broken, no HTML, no emphasis or links."""
-    text = " ".join(str(value).split())
-    for ch in "\\`*_[<|":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
-def _code(value: object) -> str:
-    return "`" + " ".join(str(value).replace("`", "'").split()) + "`"
-
-
-def _md_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def _limitations(cert: Mapping[str, Any]) -> list[str]:
-    """What the numbers say the model and its bounds do not do; quoted from the certificate."""
-    out = []
-    detector = _get(cert, "bounds", "detector") or {}
-    flagged = []
-    for name, r in _detector_rows(detector):
-        misses = r.get("misses") or []
-        if misses:
-            shown = "; ".join(_code(m) for m in misses[:3]) + (f" and {len(misses) - 3} more" if len(misses) > 3 else "")
-            out.append(
-                f"- The tier-1 detector misses crossing options in the {_md(name)}: recall {_num(r.get('recall'))}, precision "
-                f"{_num(r.get('precision'))}, {_md(r.get('positive_questions_caught', '—'))} of {_md(r.get('positive_questions', '—'))} "
-                f"crossing questions caught. Missed: {shown}."
-            )
-        if r.get("negative_questions_flagged"):
-            flagged.append(f"{_md(name)} {_md(r['negative_questions_flagged'])} of {_md(r.get('negative_questions', '—'))}")
-    if out:
-        out.append("- So a red-line act worded in a way the detector does not recognise can pass unmasked.")
-    if flagged:
-        out.append(f"- The detector also masks options of questions with no crossing option: {', '.join(flagged)}.")
-    for name, b in _baselines(cert):
-        diff = _get(b, "difference", "one_minus_jsd")
-        ci = _ci(diff)
-        if not b.get("oracle") and ci is not None and ci[0] <= 0:
-            out.append(
-                f"- The model does not clearly beat the {_md(name)} baseline on 1-JSD: difference {_text_summary(diff, signed=True)}."
-            )
-        if b.get("oracle") and ci is not None and ci[1] < 0:
-            out.append(f"- The {_md(name)} reference stays ahead of the model on 1-JSD ({_text_summary(diff, signed=True)}).")
-    rows = _tradeoff_rows(cert)
-    if rows and _finite(rows[0].get("mean")) is not None and _finite(rows[-1].get("mean")) is not None:
-        out.append(
-            f"- Bounds cost agreement: at budget {_budget_label(rows[0].get('budget'))} the mean 1-JSD is {_num(rows[0].get('mean'))}, "
-            f"against {_num(rows[-1].get('mean'))} at {'no budget' if rows[-1].get('budget') is None else 'budget ' + _budget_label(rows[-1].get('budget'))}."
-        )
-    if _get(cert, "evaluation", "unseen") is None:
-        out.append("- Held-out communities were not evaluated; nothing here says how the model onboards a new community.")
-    out.append(
-        f"- Every number holds for the {_md(_get(cert, 'testbed', 'name') or '—')} test items only, and describes communities' "
-        "distributions of answers, never an individual's answer."
-    )
-    return out
-
-
-def render_model_card(cert: Mapping[str, Any]) -> str:
-    """A Markdown model card: intended use, data, results with CIs, limitations, verdict, how to verify."""
-    model = _get(cert, "model") or {}
-    testbed = _get(cert, "testbed") or {}
-    verdict = _get(cert, "verdict") or {}
-    seen = _get(cert, "evaluation", "seen") or {}
-    label = model.get("label") or "unnamed model"
-    certified = "CERTIFIED" if verdict.get("certified") is True else "NOT CERTIFIED"
-    headline = ("one_minus_jsd", "representativeness", "tv")
-    lines = [
-        f"# Model card: {_md(label)}",
-        "",
-        f"**{certified}** under {_code(verdict.get('policy_file') or '—')} (policy hash {_code(verdict.get('policy_hash') or '—')}); "
-        f"certificate {_code(cert.get('certificate_id') or '—')}, created {_md(cert.get('created') or '—')}.",
-        "",
-        "## Intended use",
-        "",
-        f"This {_md(model.get('policy') or '—')} model predicts, for each community below, the distribution of answers its members "
-        "give to a multiple-choice survey question, inside the bounds checked below. It is not for predicting any individual's "
-        "answer, nor for communities or question kinds it was not certified on, and no single number here stands for "
-        '"alignment": read the metrics together.',
-        "",
-        "## Communities",
-        "",
-        f"- Seen (trained on and certified): {_md(', '.join(map(str, testbed.get('seen') or model.get('communities') or [])) or '—')}",
-        f"- Unseen (held out, onboarded at certification): {_md(', '.join(map(str, testbed.get('unseen') or [])) or 'none')}",
-        "",
-        "## Training data",
-        "",
-        f"Testbed {_code(testbed.get('name') or '—')}, data hash {_code(testbed.get('data_hash') or '—')}.",
-        "Trained on: " + (", ".join(f"{_md(k)} {_code(v)}" for k, v in (model.get("trained_on") or {}).items()) or "—") + ".",
-        "",
-        *_md_table(["file", "sha256"], ([_code(p), _code(h)] for p, h in (model.get("files") or {}).items())),
-        "",
-        "## Evaluation",
-        "",
-        f"Seen test items: {_md(seen.get('n_items', '—'))}. Means with 95% question-bootstrap CIs; Δ is the model minus the "
-        "baseline, paired by question. Oracles read the evaluated questions' human data and are references, not competitors.",
-        "",
-    ]
-    head = ["policy", *(f"{LABELS[m]} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in headline), "Δ 1-JSD"]
-    rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in headline), ""]]
-    for n, b in _baselines(cert):
-        name = _md(n) + (" (oracle)" if b.get("oracle") else "")
-        diff = _text_summary(_get(b, "difference", "one_minus_jsd"), signed=True)
-        rows.append([name, *(_text_summary(_get(b, "metrics", m)) for m in headline), diff])
-    lines += _md_table(head, rows)
-    per_community = seen.get("per_community") or {}
-    scored = [(str(c), v) for c, s in per_community.items() if (v := _mean(_get(s, "one_minus_jsd"))) is not None]
-    if scored:
-        worst, best = min(scored, key=lambda cv: cv[1]), max(scored, key=lambda cv: cv[1])
-        lines += ["", f"Per community, 1-JSD runs from {_md(worst[0])} {worst[1]:.3f} to {_md(best[0])} {best[1]:.3f}."]
-    frontier = _get(cert, "evaluation", "frontier")
-    if isinstance(frontier, Mapping) and frontier.get("runs"):
-        runs = sorted(frontier["runs"].items(), key=lambda kv: _mean(_get(kv[1], "metrics", "tv")) or math.inf)
-        name, run = runs[0]
-        lines += [
-            "",
-            f"Frontier LLMs: the best recorded run by TV, {_code(name)}, scores TV {_text_summary(_get(run, 'metrics', 'tv'))} on "
-            f"{_md(frontier.get('n_items', '—'))} items; the model minus it: {_text_summary(_get(run, 'difference', 'tv'), signed=True)}.",
-        ]
-    lines += ["", "## Unseen communities", ""]
-    unseen = _get(cert, "evaluation", "unseen")
-    if isinstance(unseen, Mapping):
-        lines += [
-            f"Held-out communities, onboarded from k = {_md(unseen.get('k', '—'))} answers each. {_md(unseen.get('note') or '')}",
-            "",
-        ]
-        lines += _md_table(
-            ["community", "k", "1-JSD"],
-            (
-                [_md(c), _md(unseen.get("k", "—")), _text_summary(_get(v, "one_minus_jsd"))]
-                for c, v in (unseen.get("per_community") or {}).items()
-            ),
-        )
-    else:
-        lines.append(f"{NOT_EVALUATED}.")
-    lines += ["", "## Bounds", ""]
-    detector_rows = _detector_rows(_get(cert, "bounds", "detector") or {})
-    if detector_rows:
-        lines += _md_table(
-            ["set", "precision", "recall", "crossing questions caught", "clean questions flagged"],
-            (
-                [
-                    _md(n),
-                    _num(r.get("precision")),
-                    _num(r.get("recall")),
-                    f"{_md(r.get('positive_questions_caught', '—'))} / {_md(r.get('positive_questions', '—'))}",
-                    f"{_md(r.get('negative_questions_flagged', '—'))} / {_md(r.get('negative_questions', '—'))}",
-                ]
-                for n, r in detector_rows
-            ),
-        )
-        lines.append("")
-    violations = _get(cert, "bounds", "violations") or {}
-    redline = _get(cert, "bounds", "redline_preference") or {}
-    refused = _get(cert, "bounds", "surveys_refused") or {}
-    worst_redline = _pair(redline.get("max"))
-    lines += [
-        f"- Violations: {_md(violations.get('n_violations', '—'))} of {_md(violations.get('n_probe_answers', '—'))} bounded probe answers.",
-        f"- Red-line preference: highest {_md(worst_redline[0])} {_num(worst_redline[1])}, limit {_num(redline.get('limit'))}.",
-        f"- Survey questions refused: {_md(refused.get('n_refused', '—'))} of {_md(refused.get('n_items', '—'))}.",
-        "",
-        "## Known limitations",
-        "",
-        *_limitations(cert),
-        "",
-        "## Verdict and rules",
-        "",
-        f"**{certified}**.",
-        "",
-        *_md_table(
-            ["rule", "result", "detail"],
-            (
-                [_code(r.get("id")), "pass" if r.get("passed") is True else "**fail**", _md(r.get("detail") or "")]
-                for r in verdict.get("rules") or []
-            ),
-        ),
-        "",
-        "## How to verify",
-        "",
-        "```bash",
-        "valuemulch verify path/to/certificate.json",
-        "```",
-        "",
-        "This checks the Ed25519 signature and every hash, re-runs the evaluation with the recorded configuration and compares every number.",
-        "",
-    ]
-    return "\n".join(lines)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from valuemulch.certify._certificate import CertifyConfig, Progress, build_body, build_certificate, certificate_id, file_hashes
-from valuemulch.certify._report import render_model_card, render_report
+from valuemulch.certify._model_card import render_model_card
+from valuemulch.certify._report import render_report
 from valuemulch.certify._signing import canonical_json, key_id, load_private_key, sign_document, verify_document
 from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from valuemulch.certify._report import render_model_card, render_report
+from valuemulch.certify._model_card import render_model_card
+from valuemulch.certify._report import render_report
 
 EXAMPLE = Path(__file__).parents[2] / "fixtures" / "certificate_example.json"
 HEADINGS = (

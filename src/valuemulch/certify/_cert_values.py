@@ -1,0 +1,102 @@
+"""Reading a certificate's numbers for display, shared by the HTML report and the model card.
+
+Certificates may omit sections or hold nulls; these helpers turn what is missing into ``None`` or a
+dash instead of failing, so a partial certificate still renders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+METRICS = ("one_minus_jsd", "tv", "representativeness", "wasserstein", "kl", "top1_agreement")
+
+
+LABELS = {
+    "one_minus_jsd": "1-JSD",
+    "tv": "TV",
+    "representativeness": "representativeness",
+    "wasserstein": "Wasserstein",
+    "kl": "KL",
+    "top1_agreement": "top-1 agreement",
+}
+
+
+LOWER_IS_BETTER = frozenset({"tv", "wasserstein", "kl"})
+
+
+NOT_EVALUATED = "Not evaluated"
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    """``obj[k1][k2]...``, or None where any level is missing or null: certificates may omit sections."""
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _num(value: Any, digits: int = 3, *, signed: bool = False) -> str:
+    v = _finite(value)
+    if v is None:
+        return "—"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def _mean(summary: Any) -> float | None:
+    return _finite(_get(summary, "mean"))
+
+
+def _ci(summary: Any) -> tuple[float, float] | None:
+    ci = _get(summary, "ci")
+    if not isinstance(ci, Sequence) or len(ci) != 2:
+        return None
+    lo, hi = _finite(ci[0]), _finite(ci[1])
+    return (lo, hi) if lo is not None and hi is not None else None
+
+
+def _text_summary(summary: Any, *, signed: bool = False) -> str:
+    """``0.787 [0.772, 0.802]``: the plain-text form, for the model card and SVG titles."""
+    ci = _ci(summary)
+    tail = f" [{_num(ci[0], signed=signed)}, {_num(ci[1], signed=signed)}]" if ci else ""
+    return _num(_mean(summary), signed=signed) + tail
+
+
+def _pair(value: Any) -> tuple[str, float | None]:
+    """A ``[name, number]`` pair (worst community, highest red-line preference), tolerating a malformed one."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return str(value[0]), _finite(value[1])
+    return "—", None
+
+
+def _budget_label(budget: Any) -> str:
+    return "none" if budget is None else _num(budget, 2)
+
+
+def _tradeoff_rows(cert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Trade-off points by budget, no budget last: tight to loose reads left to right."""
+    rows = [r for r in _get(cert, "evaluation", "tradeoff") or [] if isinstance(r, Mapping)]
+    return sorted(rows, key=lambda r: (r.get("budget") is None, _finite(r.get("budget")) or 0.0))
+
+
+def _baselines(cert: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Deployable baselines first, then the oracles that only serve as references."""
+    found = _get(cert, "evaluation", "baselines") or {}
+    return sorted(((str(k), v) for k, v in found.items() if isinstance(v, Mapping)), key=lambda kv: bool(kv[1].get("oracle")))
+
+
+def _detector_rows(detector: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The detector's reports, named: each probe split, then the real survey questions."""
+    probes = detector.get("probes") or {}
+    rows = [(f"{split} probes", r) for split, r in probes.items() if isinstance(r, Mapping)]
+    if isinstance(detector.get("surveys_test"), Mapping):
+        rows.append(("test survey questions", detector["surveys_test"]))
+    return rows
