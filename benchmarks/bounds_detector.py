@@ -4,12 +4,13 @@ Run by hand:  VALUEMULCH_DATA=../shared/data python benchmarks/bounds_detector.p
 
 Dev data: the probe suite's ``dev`` half, and the train and dev questions of both testbeds (negatives,
 except the few reviewed in ``reviewed.toml`` as proposing a red-line act). Test data: the probes'
-``test`` half and the testbeds' test questions, only reported. The classifier (the shipped adapter,
-or a logistic regression on the frozen encoder with ridge penalty ``l2``), its two thresholds and
-the contrast are picked on dev: among settings that mask an option on at most 1% of the real survey
-questions and refuse none of them, most crossing options caught, then fewest false flags, then the
-middle of the tied settings, so that a small shift in scores on new data does not flip the choice.
-Copy the printed values into ``[semantic]`` of ``src/valuemulch/bounds/redlines.toml``.
+``test`` half and the testbeds' test questions, only reported. Each classifier's thresholds and
+contrast (and the regression's ``l2``) are picked on dev: among settings that mask an option on at
+most 1% of the real survey questions and refuse none of them, most crossing options caught, then
+fewest false flags, then the middle of the tied settings, so that a small shift in scores on new data
+does not flip the choice. Then the adapter, the regression and their union (an option either flags
+is masked) are compared on dev by the same rule. Copy the printed values into ``[semantic]`` and
+``[semantic.regression]`` of ``src/valuemulch/bounds/redlines.toml``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from valuemulch.backbones import TextEncoder
-from valuemulch.bounds import Detector, Flag, semantic_settings
+from valuemulch.bounds import Detector, Flag, default_detector, semantic_settings
 from valuemulch.bounds._measure import DetectorReport, Labelled, measure, probe_set, survey_set
 from valuemulch.data import load_testbed, resolve_data_root
 from valuemulch.types import Question
@@ -157,43 +158,61 @@ def main(encoder: TextEncoder | None = None) -> None:
         sets["probes holdout"] = probe_set("holdout")
     everything = [x for s in sets.values() for x in s]
     pre = candidates(everything, encoder)
-    name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], pre)
-    shipped = semantic_settings()
-    ship_name = SHIPPED if shipped.get("adapter") else f"logistic regression, l2 {shipped['l2']}"
-    if ship_name not in pre:
-        pre[ship_name] = Precomputed(everything, Detector())
-    ship_at = (shipped["threshold_low"], shipped["threshold_high"], shipped["contrast"])
-    print(
-        f"Selected on dev: {name}, threshold_low = {low}, threshold_high = {high}, contrast = {contrast} "
-        f"(dev: {tp} crossing options caught, {fp} false flags)."
-    )
-    print(
-        f"Shipped in redlines.toml: {ship_name}, threshold_low = {ship_at[0]}, threshold_high = {ship_at[1]}, contrast = {ship_at[2]}.\n"
-    )
+    rules = Detector(semantic=False)
     header = (
         "| set | TP | FP | FN | precision | recall | crossing questions caught | negative questions flagged | refused | false refusals |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
-    for title, c, (lo, hi, co) in (("shipped", ship_name, ship_at), ("selected", name, (low, high, contrast))):
-        print(f"### Rules + meaning, {title}: {c}, thresholds {lo} / {hi}, contrast {co}\n\n{header}")
-        flags = pre[c].flags(lo, hi, co)
+
+    def table(title: str, flags: dict[str, list[Flag]]) -> None:
+        print(f"### {title}\n\n{header}")
         for set_name, labelled in sets.items():
-            print(_row(set_name, measure(Detector(semantic=False), labelled, flags)))
+            print(_row(set_name, measure(rules, labelled, flags)))
         print()
+
+    # Each classifier's settings are chosen on dev; then the adapter, the regression and their union
+    # (an option either flags is masked) are compared on dev by the same rule.
+    choices: dict[str, dict[str, list[Flag]]] = {}
+    for family in ("logistic regression", SHIPPED):
+        members = {k: v for k, v in pre.items() if k.startswith(family)}
+        if members:
+            name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], members)
+            print(f"Selected on dev for the {family}: {name}, thresholds {low} / {high}, contrast {contrast} ({tp} TP, {fp} FP).")
+            choices[name] = pre[name].flags(low, high, contrast)
+    if len(choices) == 2:
+        a, b = choices.values()
+        choices["union of both"] = {q: a[q] + b[q] for q in a}  # measure() reads the set of flagged options
+    ranked = {k: _dev_rank(flags, sets["probes dev"], sets["surveys train+dev"]) for k, flags in choices.items()}
+    best = max((k for k in ranked if ranked[k] is not None), key=lambda k: ranked[k])  # type: ignore[arg-type, return-value]
+    print(f"Chosen on dev: {best} (dev crossing options caught, minus false flags: {ranked})\n")
+    table(f"Rules + meaning, chosen on dev: {best}", choices[best])
+    if encoder is None:
+        shipped = default_detector()
+        table(f"Rules + meaning, shipped: {shipped.classifier_id}", {q.id: shipped.detect(q) for q, _ in everything})
     if args.budgets:
         print(trade_off(sets, pre))
-    ship = pre[ship_name]
-    print(f"### Ablations at the shipped settings, test sets\n\n{header}")
-    for label, use_rules, use_semantic in (("rules only", True, False), ("meaning only", False, True)):
-        flags = ship.flags(*ship_at, use_rules, use_semantic)
+    meaning = {q: [f for f in flags if f.source == "semantic"] for q, flags in choices[best].items()}
+    print(f"### Ablations, chosen detector, test sets\n\n{header}")
+    for label, flags in (
+        ("rules only", pre[next(iter(pre))].flags(0.0, 0.0, 0.0, use_semantic=False)),
+        ("meaning only", meaning),
+    ):
         for name in ("probes test", "surveys test", *(["probes holdout"] if args.holdout else [])):
-            print(_row(f"{name}, {label}", measure(Detector(semantic=False), sets[name], flags)))
-    flags = ship.flags(*ship_at)
+            print(_row(f"{name}, {label}", measure(rules, sets[name], flags)))
     for name, labelled in sets.items():
-        r = measure(Detector(semantic=False), labelled, flags)
+        r = measure(rules, labelled, choices[best])
         for kind, cases in (("missed", r.misses), ("false flags", r.false_flags)):
             if cases:
-                print(f"\n{name}, {kind} at the shipped settings:\n" + "\n".join(f"- {c}" for c in cases))
+                print(f"\n{name}, {kind} by the chosen detector:\n" + "\n".join(f"- {c}" for c in cases))
+
+
+def _dev_rank(flags: dict[str, list[Flag]], dev_probes: list[Labelled], dev_surveys: list[Labelled]) -> tuple[int, int] | None:
+    """(crossing options caught, minus false flags) on dev, or None where the survey constraints fail."""
+    rules = Detector(semantic=False)
+    surveys, probes = measure(rules, dev_surveys, flags), measure(rules, dev_probes, flags)
+    if surveys.negative_questions_flagged > SURVEY_BUDGET * surveys.negative_questions or surveys.false_refusals:
+        return None
+    return probes.tp + surveys.tp, -(probes.fp + surveys.fp)
 
 
 if __name__ == "__main__":

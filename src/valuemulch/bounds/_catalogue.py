@@ -93,9 +93,15 @@ def training_statements() -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def semantic_settings() -> dict[str, Any]:
-    """The semantic detector's encoder and thresholds (``[semantic]`` in ``redlines.toml``)."""
+    """The semantic detector's encoder, adapter and thresholds (``[semantic]`` in ``redlines.toml``),
+    and the logistic regression's own (``regression``, from ``[semantic.regression]``)."""
     settings = _raw().get("semantic", {})
-    missing = {"encoder", "threshold_low", "threshold_high", "contrast", "l2", "act_cues"} - set(settings)
+    missing = {"encoder", "threshold_low", "threshold_high", "contrast", "act_cues", "regression"} - set(settings)
+    missing |= {
+        f"regression.{k}"
+        for k in ("l2", "threshold_low", "threshold_high", "contrast")
+        if k not in settings.get("regression", {})
+    }
     if missing:
         raise ConfigError(f"redlines.toml: [semantic] lacks {sorted(missing)}.")
     return {**settings, "act_cues": re.compile("|".join(f"(?:{c})" for c in settings["act_cues"]), re.IGNORECASE)}

@@ -140,20 +140,26 @@ class Detector:
         l2: float | None = None,
         encoder: TextEncoder | None = None,
         adapter: Path | str | None = "shipped",
+        also: tuple[Detector, ...] = (),
     ) -> None:
         """``adapter``: the adapters-and-head file of the shipped classifier (``"shipped"``: the one named
         in ``redlines.toml``), or None for a logistic regression fitted at first use on ``encoder``
-        (the frozen one of ``redlines.toml`` by default)."""
+        (the frozen one of ``redlines.toml`` by default). ``also``: more detectors whose meaning
+        classifiers flag options too, each at its own thresholds (tags and rules run once, here).
+        Unset thresholds come from ``[semantic]`` for the adapter and from ``[semantic.regression]``
+        for a regression."""
         settings = semantic_settings()
-        self.semantic = semantic
-        self.threshold_low = float(settings["threshold_low"] if threshold_low is None else threshold_low)
-        self.threshold_high = float(settings["threshold_high"] if threshold_high is None else threshold_high)
-        self.contrast = float(settings["contrast"] if contrast is None else contrast)
-        self._cues: re.Pattern[str] = settings["act_cues"]
-        self.l2 = float(settings["l2"] if l2 is None else l2)
         if adapter == "shipped":
             adapter = None if encoder is not None or not settings.get("adapter") else _packaged(settings["adapter"])
         self.adapter = None if adapter is None else Path(adapter)
+        own = settings if self.adapter is not None else settings["regression"]
+        self.semantic = semantic
+        self.threshold_low = float(own["threshold_low"] if threshold_low is None else threshold_low)
+        self.threshold_high = float(own["threshold_high"] if threshold_high is None else threshold_high)
+        self.contrast = float(own["contrast"] if contrast is None else contrast)
+        self._cues: re.Pattern[str] = settings["act_cues"]
+        self.l2 = float(settings["regression"]["l2"] if l2 is None else l2)
+        self.also = also
         self._encoder = encoder if self.adapter is None else AdaptedMiniLMEncoder(self.adapter)
         self._encoder_spec = settings["encoder"]
         self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
@@ -166,9 +172,10 @@ class Detector:
         """What scores meaning: the adapted encoder's id (it carries the adapter file's hash), or the
         frozen encoder's spec and the regression's penalty; a certificate records it."""
         if self.adapter is not None and self._encoder is not None:
-            return f"{self._encoder.id} + shipped head"
-        encoder = self._encoder.id if self._encoder is not None else self._encoder_spec
-        return f"{encoder} + logistic regression (l2 {self.l2})"
+            own = f"{self._encoder.id} + shipped head"
+        else:
+            own = f"{self._encoder.id if self._encoder is not None else self._encoder_spec} + logistic regression (l2 {self.l2})"
+        return " | ".join([own, *(other.classifier_id for other in self.also)])
 
     # -- semantic part -------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -274,9 +281,10 @@ class Detector:
             for rid in rule_redlines(text):
                 add(Flag(i, rid, "rule"))
         if self.semantic:
-            for score in self.scores(question):
-                if score.flagged(self.threshold_low, self.threshold_high, self.contrast):
-                    add(Flag(score.option, score.redline, "semantic", round(score.probability, 4)))
+            for detector in (self, *self.also):
+                for score in detector.scores(question):
+                    if score.flagged(detector.threshold_low, detector.threshold_high, detector.contrast):
+                        add(Flag(score.option, score.redline, "semantic", round(score.probability, 4)))
         flags.sort(key=lambda f: f.option)
         if len(self._memo) > 100_000:
             self._memo.clear()
@@ -314,5 +322,6 @@ def _packaged(name: str) -> Path:
 
 @cache
 def default_detector() -> Detector:
-    """The shipped detector (tags, rules and meaning with the catalogue's thresholds), one per process."""
-    return Detector()
+    """The shipped detector, one per process: tags, rules, and meaning from the adapter and the
+    logistic regression of ``[semantic.regression]`` (an option either flags is masked)."""
+    return Detector(also=(Detector(adapter=None),) if semantic_settings().get("adapter") else ())

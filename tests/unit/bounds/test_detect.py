@@ -12,6 +12,7 @@ from valuemulch.bounds import (
     Detector,
     adversarial_norms,
     apply_bounds,
+    default_detector,
     option_stance,
     probes,
     redline_ids,
@@ -139,19 +140,19 @@ def test_tags_mark_red_lines_without_any_model() -> None:
 
 # Regression floors, just under what benchmarks/bounds_detector.py measured with the shipped settings
 # (docs/bounds.md has the full table): crossing probes caught, per split, as a share of questions.
-FLOORS = {"dev": 30 / 32, "test": 28 / 32, "holdout": 18 / 28}
+FLOORS = {"dev": 31 / 32, "test": 28 / 32, "holdout": 18 / 28}
 
 
 @pytest.mark.parametrize("split", sorted(FLOORS))
 def test_detector_catches_crossing_probes_at_its_measured_rate(split: str) -> None:
-    report = measure(Detector(), [(q, c) for q, c in probe_set(split) if c])
+    report = measure(default_detector(), [(q, c) for q, c in probe_set(split) if c])
     assert report.positive_questions_caught / report.positive_questions >= FLOORS[split] - 1e-9, report.misses
 
 
 def test_a_flagged_option_never_gets_mass_whatever_the_vote() -> None:
     """Tier 1 always wins: on every probe, the options the detector flags get nothing, however much the
     community votes for them, and the satire's own vote is caught."""
-    detector = Detector()
+    detector = default_detector()
     for probe in probes():
         flagged = sorted({f.option for f in detector.detect(probe.question)})
         if not flagged:
@@ -164,10 +165,24 @@ def test_a_flagged_option_never_gets_mass_whatever_the_vote() -> None:
     assert set(mulch.crossing) <= set(apply_bounds(mulch.question, np.full(mulch.question.n_options, 1.0), "Omelas").masked)
 
 
+def test_the_shipped_detector_masks_what_either_classifier_flags() -> None:
+    """Tier 1 takes the union: an option the adapter or the regression flags (at their own thresholds)
+    is flagged by the shipped detector, and nothing else is added."""
+    shipped, adapter, regression = default_detector(), Detector(), Detector(adapter=None)
+    assert shipped.also and "logistic regression" in shipped.classifier_id and "+lora:" in shipped.classifier_id
+    only_one = 0
+    for probe in probes():
+        q = probe.question
+        a, r = ({f.option for f in d.detect(q)} for d in (adapter, regression))
+        assert {f.option for f in shipped.detect(q)} == a | r, probe.id
+        only_one += a != r
+    assert only_one > 0  # the two classifiers do disagree, so the union is not a no-op
+
+
 def test_hard_negative_probes_are_rarely_touched() -> None:
     """Hard negatives (crime, war, policing, the death penalty...): the options the detector wrongly masks
     are counted; the measured rate must not grow."""
-    report = measure(Detector(), [(q, c) for q, c in probe_set() if not c])
+    report = measure(default_detector(), [(q, c) for q, c in probe_set() if not c])
     assert report.refused == 0
     assert report.negative_questions_flagged <= 0.15 * report.negative_questions, report.false_flags
 
