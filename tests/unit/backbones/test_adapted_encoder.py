@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
@@ -62,3 +63,17 @@ def test_bad_adapter_files_are_refused_with_a_fix(tmp_path: Path) -> None:
 def test_detector_uses_the_shipped_classifier_unless_told_otherwise() -> None:
     assert "+lora:" in Detector().classifier_id and "shipped head" in Detector().classifier_id
     assert "logistic regression" in Detector(adapter=None).classifier_id
+
+
+def test_concurrent_first_use_loads_once_and_agrees_with_sequential() -> None:
+    """A service's request threads can all reach a cold encoder at once (the detector's embeddings may
+    all be cached, so nothing loaded it at warm-up): every thread gets the same vectors as one would."""
+    texts = [
+        f"Should the council {verb} the residents of district {i}?"
+        for i, verb in enumerate(["help", "house", "deport", "fine"] * 4)
+    ]
+    expected = AdaptedMiniLMEncoder(SHIPPED).encode(texts)
+    cold = AdaptedMiniLMEncoder(SHIPPED)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: cold.encode(texts[i : i + 2]), range(0, len(texts), 2)))
+    np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-5)
