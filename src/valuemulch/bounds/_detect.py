@@ -8,17 +8,18 @@ any one flags it:
 
 1. an explicit ``redline:<id>`` tag from the data or the policy;
 2. the catalogue's patterns (precise, for the unmistakable phrasings);
-3. meaning: a classifier on sentence embeddings gives the probability that the statement crosses a
-   red line. The shipped one is all-MiniLM-L6-v2 with low-rank adapters and a linear head, trained
-   by ``benchmarks/bounds_finetune.py`` on the catalogue's statements (crossings of each red line
-   against statements that cross none: the same topics without the harm, war, lawful punishment,
-   policing, rejections of harm, ordinary survey answers) and shipped as ``detector_lora.safetensors``,
-   so every machine scores with the same weights. Without it (``adapter=None``) a logistic regression
-   on the frozen encoder is fitted at first use from the same statements. A statement is flagged at
+3. meaning: classifiers on sentence embeddings give the probability that the statement crosses a
+   red line, each flagging at its own thresholds. The shipped detector (``default_detector``) masks
+   what either of two flags: all-MiniLM-L6-v2 with low-rank adapters and a linear head, trained by
+   ``benchmarks/bounds_finetune.py`` and shipped as ``detector_lora.safetensors`` so every machine
+   scores with the same weights; and a logistic regression on the frozen encoder (``adapter=None``),
+   fitted at first use. Both learn from the catalogue's statements: crossings of each red line
+   against statements that cross none (the same topics without the harm, war, lawful punishment,
+   policing, rejections of harm, ordinary survey answers). A statement is flagged at
    ``threshold_high``, or at ``threshold_low`` when it also names a harmful act (the catalogue's
    ``act_cues``): embeddings see topics better than acts, and words see acts better than meaning.
-   The thresholds live in ``redlines.toml`` and are chosen on the dev half of the probe suite and
-   the testbeds' train and dev questions only.
+   The thresholds live in ``redlines.toml`` and are chosen by ``benchmarks/bounds_detector.py`` on
+   the dev half of the probe suite and the testbeds' train and dev questions only.
 """
 
 from __future__ import annotations
