@@ -85,17 +85,13 @@ def select(
     """(classifier, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
     grid = {}
     steps = [float(t) for t in np.round(np.arange(0.04, 0.961, 0.04), 3)]
-    rules = Detector(semantic=False)
     for name, p in pre.items():
         for low in steps:
             for high in (h for h in steps if h >= low):
                 for contrast in CONTRASTS:
-                    flags = p.flags(low, high, contrast)
-                    surveys = measure(rules, dev_surveys, flags)
-                    if surveys.negative_questions_flagged > budget * surveys.negative_questions or surveys.false_refusals:
-                        continue
-                    r = measure(rules, dev_probes, flags)
-                    grid[(name, low, high, contrast)] = (r.tp + surveys.tp, -(r.fp + surveys.fp))
+                    rank = _dev_rank(p.flags(low, high, contrast), dev_probes, dev_surveys, budget)
+                    if rank is not None:
+                        grid[(name, low, high, contrast)] = rank
     best = max(grid.values())
     tied = sorted(k for k, v in grid.items() if v == best)
     name, low, high, contrast = tied[len(tied) // 2]
@@ -206,13 +202,19 @@ def main(encoder: TextEncoder | None = None) -> None:
                 print(f"\n{name}, {kind} by the chosen detector:\n" + "\n".join(f"- {c}" for c in cases))
 
 
-def _dev_rank(flags: dict[str, list[Flag]], dev_probes: list[Labelled], dev_surveys: list[Labelled]) -> tuple[int, int] | None:
-    """(crossing options caught, minus false flags) on dev, or None where the survey constraints fail."""
-    rules = Detector(semantic=False)
-    surveys, probes = measure(rules, dev_surveys, flags), measure(rules, dev_probes, flags)
-    if surveys.negative_questions_flagged > SURVEY_BUDGET * surveys.negative_questions or surveys.false_refusals:
+def _dev_rank(
+    flags: dict[str, list[Flag]], dev_probes: list[Labelled], dev_surveys: list[Labelled], budget: float = SURVEY_BUDGET
+) -> tuple[int, int] | None:
+    """The selection rule: (crossing options caught, minus false flags) on dev, or None where more than
+    ``budget`` of the survey questions get a masked option or any is refused."""
+    surveys = measure(_RULES, dev_surveys, flags)
+    if surveys.negative_questions_flagged > budget * surveys.negative_questions or surveys.false_refusals:
         return None
+    probes = measure(_RULES, dev_probes, flags)
     return probes.tp + surveys.tp, -(probes.fp + surveys.fp)
+
+
+_RULES = Detector(semantic=False)  # measure() only reads the flags it is given; this one is never asked
 
 
 if __name__ == "__main__":

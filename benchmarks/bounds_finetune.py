@@ -176,7 +176,8 @@ def export(model: Classifier, cfg: dict, run: str, path: Path) -> None:
     tensors["head.bias"] = model.head.bias.detach().contiguous()
     crossing, benign = training_statements()
     digest = hashlib.sha256(json.dumps([crossing, benign]).encode()).hexdigest()
-    meta = {"scale": str(2.0), "run": run, "config": json.dumps(cfg), "training_statements_sha256": digest}
+    lora = model.encoder.peft_config["default"]
+    meta = {"scale": str(lora.lora_alpha / lora.r), "run": run, "config": json.dumps(cfg), "training_statements_sha256": digest}
     save_file(tensors, str(path), metadata=meta)
     print(f"exported {len(tensors)} tensors to {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
 
