@@ -260,7 +260,7 @@ def run_wrk(url: str, script: Path, seconds: float, connections: int, threads: i
 # -- the model -------------------------------------------------------------------------------------
 def prepare_model(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> tuple[list[str], str]:
     """``serve`` arguments and a description of the model; sets VALUEMULCH_REGISTRY in ``env``."""
-    from valuemulch.deploy._registry import Registry
+    from valuemulch.serve import Registry
 
     if args.registry is not None:
         env["VALUEMULCH_REGISTRY"] = str(args.registry)
@@ -311,11 +311,13 @@ def time_stages(model_args: list[str], registry: str, bodies: list[dict[str, Any
     import numpy as np
 
     from valuemulch.bounds import OrgPolicy, apply_bounds, default_detector
-    from valuemulch.deploy._audit import AuditLog, request_hash
-    from valuemulch.deploy._registry import Registry
-    from valuemulch.deploy._service import DecideIn, DecideOut, ServiceConfig, _bounds_out, load_deployment
+    from valuemulch.serve import AuditLog, load_deployment, request_hash
+    from valuemulch.serve.schemas import BoundsOut, DecideOut, request_models
+    from valuemulch.settings import Settings
 
-    d = load_deployment(ServiceConfig(model=model_args[1]), Registry(registry), OrgPolicy())
+    settings = Settings(registry=Path(registry))
+    DecideIn = request_models(settings.limits).decide
+    d = load_deployment(settings, model_args[1], OrgPolicy())
     audit = AuditLog(tmp / "stages-audit.sqlite")
     detector = default_detector()
     policy: Any = d.policy
@@ -365,7 +367,7 @@ def time_stages(model_args: list[str], registry: str, bodies: list[dict[str, Any
                     certificate_id=d.certificate_id,
                     certified=d.certified,
                     endpoint="/v1/decide",
-                    bounds=_bounds_out(answer).model_dump(),
+                    bounds=BoundsOut(masked=list(answer.masked), refused=answer.refused, reasons=[r.to_dict() for r in answer.reasons]).model_dump(),
                     answer={"question": question.text, "options": list(question.options), "distribution": distribution},
                 )
             with timed("response model + JSON"):
@@ -375,7 +377,7 @@ def time_stages(model_args: list[str], registry: str, bodies: list[dict[str, Any
                     distribution=distribution,
                     choice=choice,
                     choice_text=None if choice is None else question.options[choice],
-                    bounds=_bounds_out(answer),
+                    bounds=BoundsOut(masked=list(answer.masked), refused=answer.refused, reasons=[r.to_dict() for r in answer.reasons]),
                     model_id=d.model_id,
                     certificate_id=d.certificate_id,
                     certified=d.certified,

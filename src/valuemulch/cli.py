@@ -36,10 +36,10 @@ from valuemulch.data import (
     write_csv,
     write_jsonl,
 )
-from valuemulch.deploy import Registry
 from valuemulch.errors import ConfigError, ValuemulchError
 from valuemulch.pipeline import run_pipeline
 from valuemulch.policies import Policy, policy_class, policy_names
+from valuemulch.serve import Registry
 from valuemulch.training import Trained, adapt, train
 
 app = typer.Typer(
@@ -538,25 +538,26 @@ def serve_cmd(
     """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
     import uvicorn
 
-    from valuemulch.deploy._service import ServiceConfig, create_app
+    from valuemulch.serve import create_app, load_deployment
+    from valuemulch.settings import ServeSettings, Settings
 
     key_hash = None
     if admin_key_file is not None:
         key_hash = admin_key_file.read_text(encoding="utf-8").strip().lower()
         if len(key_hash) != 64 or any(c not in "0123456789abcdef" for c in key_hash):
             raise ConfigError(f"{admin_key_file}: expected the 64 hex digits `valuemulch admin-key` writes, got something else.")
-    config = ServiceConfig(
+    serve = ServeSettings(
         model=model,
-        audit=audit,
         policy_file=policy_file,
         admin_key_hash=key_hash,
         allow_uncertified=allow_uncertified,
-        trusted_keys=list(key or []),
+        trusted_keys=tuple(key or []),
     )
+    settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     import torch
 
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
-    app_ = create_app(config)
+    app_ = create_app(settings, load_deployment(settings, settings.serve.model))
     uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
 
 
@@ -585,9 +586,10 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit log's hash chain record by record. Exit 0 when intact, 1 otherwise."""
-    from valuemulch.deploy._audit import default_audit_path, verify_chain
+    from valuemulch.serve import verify_chain
+    from valuemulch.settings import Settings
 
-    path = audit or default_audit_path()
+    path = audit or Settings().audit
     report = verify_chain(path)
     if report.ok:
         typer.echo(f"audit log {path}: {report.n_records} records, chain intact")

@@ -17,9 +17,9 @@ from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, certify
 from valuemulch.certify._signing import default_key_dir, init_keys
 from valuemulch.data import load_testbed
-from valuemulch.deploy import Entry, Registry
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Progress
+from valuemulch.serve import Entry, Registry
 from valuemulch.training import train
 
 

@@ -20,7 +20,7 @@ from valuemulch.certify._signing import init_keys, sign_document
 from valuemulch.data import write_jsonl
 from valuemulch.data._globalopinionqa import extract_question_text
 from valuemulch.data._testbeds import GOQA_JSON
-from valuemulch.deploy import Registry
+from valuemulch.serve import Registry
 
 TESTBED = "global-32"
 N_BOOT = "200"  # enough for the CI rule (>= 200), and keeps each re-run short

@@ -31,7 +31,7 @@ from serve_helpers import assert_error, check_error_shape, cli_env, free_port, s
 from test_cli import run
 
 from conftest import temporary_home
-from valuemulch.deploy._audit import AuditLog
+from valuemulch.serve import AuditLog
 
 TESTBED = "global-32"
 N_BOOT = "200"

@@ -1,4 +1,4 @@
-"""Imports point down the pipeline only: types/errors <- metrics <- data <- backbones <- policies <- bounds <- training <- certify <- deploy <- pipeline <- cli."""
+"""Imports point down the pipeline only: types/errors <- metrics <- data <- backbones <- policies <- bounds <- training <- certify <- serve <- pipeline <- cli."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ LAYERS = [
     "bounds",
     "training",
     "certify",
-    "deploy",
+    "serve",
     "pipeline",
     "cli",
 ]

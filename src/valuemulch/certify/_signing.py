@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from valuemulch.errors import ConfigError
+from valuemulch.settings import Settings
 
 KEYS_ENV = "VALUEMULCH_KEYS"
 PRIVATE_FILE = "signing.key"
@@ -35,9 +36,7 @@ _INIT_HINT = "`valuemulch keys init` creates one"
 
 def default_key_dir() -> Path:
     """``$VALUEMULCH_KEYS``, else ``$XDG_CONFIG_HOME/valuemulch/keys`` (``~/.config/valuemulch/keys`` by default)."""
-    if os.environ.get(KEYS_ENV):
-        return Path(os.environ[KEYS_ENV])
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "valuemulch" / "keys"
+    return Settings().keys
 
 
 def _nonfinite_path(value: Any, path: str = "$") -> str | None:

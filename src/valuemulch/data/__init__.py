@@ -1,8 +1,9 @@
 """Reading survey data into `Norms`: the canonical format, importers, recorded outputs, testbeds and splits."""
 
+from valuemulch.data._cache import user_cache_dir
 from valuemulch.data._canonical import read_csv, read_jsonl, write_csv, write_jsonl
 from valuemulch.data._globalopinionqa import download_global_opinions, read_goqa_csv, read_goqa_json
-from valuemulch.data._load import DATA_ENV, read_norms, resolve_data_root, user_cache_dir
+from valuemulch.data._load import DATA_ENV, read_norms, resolve_data_root
 from valuemulch.data._opinionqa import read_opinionqa
 from valuemulch.data._recorded import RecordedRun, frontier_targets, list_recorded, load_recorded
 from valuemulch.data._testbeds import SPLITS, TESTBEDS, Split, Testbed, load_testbed, split_of_text

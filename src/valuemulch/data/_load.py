@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from valuemulch.data._cache import user_cache_dir
 from valuemulch.data._canonical import read_csv, read_jsonl
 from valuemulch.data._globalopinionqa import looks_like_goqa_csv, looks_like_goqa_json, read_goqa_csv, read_goqa_json
 from valuemulch.data._opinionqa import is_opinionqa_dir, read_opinionqa
 from valuemulch.errors import DataError
+from valuemulch.settings import Settings
 from valuemulch.types import Norms
 
 DATA_ENV = "VALUEMULCH_DATA"
@@ -17,12 +16,13 @@ DATA_ENV = "VALUEMULCH_DATA"
 
 def resolve_data_root(data: str | Path | None = None) -> Path:
     """``--data DIR``, else ``$VALUEMULCH_DATA``, else the user cache; an actionable error when none exists."""
+    settings = Settings()
     if data is not None:
         chosen, how = Path(data), "--data"
-    elif os.environ.get(DATA_ENV):
-        chosen, how = Path(os.environ[DATA_ENV]), f"${DATA_ENV}"
+    elif settings.data is not None:
+        chosen, how = settings.data, f"${DATA_ENV}"
     else:
-        chosen, how = user_cache_dir() / "data", "the user cache"
+        chosen, how = settings.cache / "data", "the user cache"
     if not chosen.is_dir():
         raise DataError(
             f"data directory {chosen} (from {how})",

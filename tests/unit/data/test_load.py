@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from valuemulch.data import DATA_ENV, read_norms, resolve_data_root, user_cache_dir
 from valuemulch.data._canonical import read_csv, read_jsonl, write_csv, write_jsonl
 from valuemulch.data._globalopinionqa import GoqaNorms, read_goqa_csv, read_goqa_json
-from valuemulch.data._load import DATA_ENV, read_norms, resolve_data_root, user_cache_dir
 from valuemulch.data._opinionqa import read_opinionqa
 from valuemulch.errors import DataError
 from valuemulch.types import NormItem, Norms, Question

@@ -16,16 +16,9 @@ from typing import Any
 
 import pytest
 
-from valuemulch.deploy._audit import (
-    AUDIT_ENV,
-    GENESIS,
-    AuditLog,
-    default_audit_path,
-    record_hash,
-    request_hash,
-    verify_chain,
-)
 from valuemulch.errors import ConfigError, ValuemulchError
+from valuemulch.serve._audit import AUDIT_ENV, GENESIS, AuditLog, record_hash, request_hash, verify_chain
+from valuemulch.settings import Settings
 
 
 def _decision(i: int = 0, **over: Any) -> dict[str, Any]:
@@ -51,10 +44,12 @@ def _fill(path: Path, n: int) -> None:
 
 def test_default_path_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(AUDIT_ENV, str(tmp_path / "a.sqlite"))
-    assert default_audit_path() == tmp_path / "a.sqlite"
+    assert Settings().audit == tmp_path / "a.sqlite"
+    with AuditLog() as log:
+        assert log.path == tmp_path / "a.sqlite"
     monkeypatch.delenv(AUDIT_ENV)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert default_audit_path() == tmp_path / "xdg" / "valuemulch" / "audit.sqlite"
+    assert Settings().audit == tmp_path / "xdg" / "valuemulch" / "audit.sqlite"
 
 
 def test_hashes_are_the_documented_ones() -> None:
@@ -152,7 +147,7 @@ def test_two_processes_concurrently_keep_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "audit.sqlite"
     script = (
         "import sys\n"
-        "from valuemulch.deploy._audit import AuditLog\n"
+        "from valuemulch.serve._audit import AuditLog\n"
         "log = AuditLog(sys.argv[1])\n"
         "for i in range(100):\n"
         "    log.append(request_hash='r', community='c', model_id='m', certificate_id=None, certified=False,"
@@ -314,7 +309,7 @@ def test_numpy_values_are_stored_as_plain_json(tmp_path: Path) -> None:
 
 KILL_CHILD = """
 import sys, threading
-from valuemulch.deploy._audit import AuditLog
+from valuemulch.serve._audit import AuditLog
 
 log = AuditLog(sys.argv[1])
 out = threading.Lock()

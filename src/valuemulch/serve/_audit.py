@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from valuemulch.errors import ConfigError, DataError
+from valuemulch.settings import Settings
 
 AUDIT_ENV = "VALUEMULCH_AUDIT"
 GENESIS = "0" * 64
@@ -50,13 +50,6 @@ _SCHEMA = (
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 _PAGE = 500  # rows `records` reads per lock hold, so that a long listing never stalls appends
 MAX_PROBLEMS = 20
-
-
-def default_audit_path() -> Path:
-    """``$VALUEMULCH_AUDIT``, else ``$XDG_DATA_HOME/valuemulch/audit.sqlite``."""
-    if os.environ.get(AUDIT_ENV):
-        return Path(os.environ[AUDIT_ENV])
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "valuemulch" / "audit.sqlite"
 
 
 def _jsonable(value: Any) -> Any:
@@ -188,7 +181,7 @@ def _record(row: tuple[Any, ...]) -> Record:
 
 
 class AuditLog:
-    """Appends decisions to the hash chain at ``path`` (`default_audit_path` by default); safe across threads and processes.
+    """Appends decisions to the hash chain at ``path`` (`Settings.audit` by default); safe across threads and processes.
 
     One connection per instance, shared by the service's worker threads: a lock serialises its use
     within the process, and ``BEGIN IMMEDIATE`` serialises writers across processes, so each append
@@ -196,7 +189,7 @@ class AuditLog:
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_audit_path()
+        self.path = Path(path) if path is not None else Settings().audit
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)

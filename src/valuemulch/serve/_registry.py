@@ -7,28 +7,19 @@ checked when it was registered. ``VALUEMULCH_REGISTRY`` overrides the location (
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from valuemulch.certify._certificate import certificate_id
-from valuemulch.certify._signing import canonical_json, trusted_keys, verify_document
+from valuemulch.certify import canonical_json, certificate_id, trusted_keys, verify_document
 from valuemulch.errors import ConfigError
+from valuemulch.settings import Settings
 
-REGISTRY_ENV = "VALUEMULCH_REGISTRY"
 STATUSES = ("registered", "promoted", "retired")
-
-
-def default_registry_path() -> Path:
-    """``$VALUEMULCH_REGISTRY``, else ``$XDG_DATA_HOME/valuemulch/registry.sqlite``."""
-    if os.environ.get(REGISTRY_ENV):
-        return Path(os.environ[REGISTRY_ENV])
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "valuemulch" / "registry.sqlite"
 
 
 @dataclass(frozen=True)
@@ -51,9 +42,33 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
 
 
+def checked_certificate(path: Path, expected_id: str, trusted_key_files: list[Path]) -> dict[str, Any]:
+    """The certificate a registry entry points to, refused unless its id matches its content and it is
+    signed by a trusted key: the registry's `certified` flag alone is not evidence."""
+    try:
+        certificate = json.loads(path.read_text(encoding="utf-8"))
+        certificate["model"]["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: cannot read the model's certificate ({err}); register the model again.") from None
+    if certificate.get("certificate_id") != expected_id or certificate_id(certificate, canonical_json) != expected_id:
+        raise ConfigError(
+            f"{path}: the certificate's content does not match id {expected_id} recorded in the registry; it was changed."
+        )
+    ok, reason = verify_document(certificate, trusted_keys(trusted_key_files))
+    if not ok:
+        raise ConfigError(f"{path}: {reason}. Pass --key with the signer's public key, or certify the model again with your key.")
+    return certificate
+
+
+def signed_verdict(certificate: dict[str, Any]) -> bool:
+    """Whether a checked certificate says CERTIFIED; anything but a literal ``true`` is not."""
+    verdict = certificate.get("verdict")
+    return isinstance(verdict, dict) and verdict.get("certified") is True
+
+
 class Registry:
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_registry_path()
+        self.path = Path(path) if path is not None else Settings().registry
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -71,7 +86,7 @@ class Registry:
         finally:
             con.close()
 
-    def register(self, certificate_path: str | Path, trusted: list[Path] | None = None) -> Entry:
+    def register(self, certificate_path: str | Path, trusted: Sequence[Path] = ()) -> Entry:
         """Add the model a certificate describes, once its signature (by a trusted key: your own by
         default) and id are checked; idempotent for the same certificate."""
         path = Path(certificate_path).resolve()
@@ -113,16 +128,25 @@ class Registry:
                 return entry
         raise ConfigError(f"No model '{model_id}' in the registry {self.path}; `valuemulch registry list` shows the ids.")
 
-    def promote(self, model_id: str, *, allow_uncertified: bool = False) -> Entry:
-        """Make ``model_id`` the one `serve` answers with; the previously promoted model steps back."""
+    def promote(self, model_id: str, *, allow_uncertified: bool = False, trusted: Sequence[Path] = ()) -> Entry:
+        """Make ``model_id`` the one `serve` answers with; the previously promoted model steps back.
+
+        Unless ``allow_uncertified``, its certificate must be signed by a ``trusted`` key (your own by
+        default) and say CERTIFIED.
+        """
         entry = self.get(model_id)
         if entry.status == "retired":
             raise ConfigError(f"Model '{model_id}' is retired; register a new certificate for it to serve again.")
-        if not entry.certified and not allow_uncertified:
-            raise ConfigError(
-                f"Model '{model_id}' is not certified (see {entry.certificate}); only certified models are promoted. "
-                "For development, pass --allow-uncertified: every answer is then marked uncertified."
-            )
+        if not allow_uncertified:
+            # The verdict is the signed certificate's; the `certified` column is a cache anyone can edit.
+            certified = signed_verdict(checked_certificate(Path(entry.certificate), entry.certificate_id, list(trusted)))
+            if not certified:
+                raise ConfigError(
+                    f"Model '{model_id}' is not certified (see {entry.certificate}); only certified models are promoted. "
+                    "For development, pass --allow-uncertified: every answer is then marked uncertified."
+                )
+            with self._connect() as con:
+                con.execute("UPDATE models SET certified = 1 WHERE id = ?", (model_id,))
         with self._connect() as con:
             con.execute("UPDATE models SET status = 'registered' WHERE status = 'promoted'")
             con.execute("UPDATE models SET status = 'promoted' WHERE id = ?", (model_id,))

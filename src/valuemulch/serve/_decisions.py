@@ -1,0 +1,70 @@
+"""What every answering route does: check the community, answer inside the bounds, audit, then reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from valuemulch.bounds import BoundedAnswer
+from valuemulch.serve._audit import AuditLog, Record, request_hash
+from valuemulch.serve._deployment import Deployment
+from valuemulch.serve._middleware import ServiceError
+from valuemulch.types import Question
+
+
+def community_of(d: Deployment, community: str) -> str:
+    """``community`` when the model answers for it, else 404 naming where the known ones are listed."""
+    if community not in d.communities:
+        raise ServiceError(
+            404,
+            "unknown_community",
+            f"Unknown community '{community}'; GET /v1/communities lists the {len(d.communities)} this model answers for.",
+            "community",
+        )
+    return community
+
+
+def bounds_dict(answer: BoundedAnswer) -> dict[str, Any]:
+    return {"masked": list(answer.masked), "refused": answer.refused, "reasons": [r.to_dict() for r in answer.reasons]}
+
+
+def choose(answer: BoundedAnswer, seed: int | None) -> int | None:
+    """The most likely option, or one sampled with ``seed``; None when the answer is refused."""
+    if answer.distribution is None:
+        return None
+    if seed is None:
+        return int(np.argmax(answer.distribution))
+    return int(np.random.default_rng(seed).choice(len(answer.distribution), p=answer.distribution))
+
+
+def decide(
+    d: Deployment,
+    audit: AuditLog,
+    body: bytes,
+    endpoint: str,
+    community: str,
+    questions: list[Question],
+    strength: float,
+) -> list[tuple[BoundedAnswer, Record]]:
+    """Answer and audit; a record is committed before its answer leaves."""
+    results = d.answers(community, questions, strength)
+    digest = request_hash(body)
+    out = []
+    for q, (answer, _) in zip(questions, results, strict=True):
+        record = audit.append(
+            request_hash=digest,
+            community=community,
+            model_id=d.model_id,
+            certificate_id=d.certificate_id,
+            certified=d.certified,
+            endpoint=endpoint,
+            bounds=bounds_dict(answer),
+            answer={
+                "question": q.text,
+                "options": list(q.options),
+                "distribution": None if answer.distribution is None else answer.distribution.tolist(),
+            },
+        )
+        out.append((answer, record))
+    return out

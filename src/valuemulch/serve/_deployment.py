@@ -1,0 +1,162 @@
+"""The model being served: resolved from the registry, checked against its signed certificate, loaded once.
+
+What serves is decided by the certificate, never by the registry alone: the registry is a plain
+SQLite file anyone with write access can edit, so its ``certified`` column is only a cache of the
+verdict. The verdict that counts is the one inside the certificate, read after its id and its
+signature by a trusted key are checked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
+from valuemulch.certify import file_hashes, model_population
+from valuemulch.errors import ConfigError
+from valuemulch.policies import Policy
+from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
+from valuemulch.settings import Settings
+from valuemulch.types import Question
+
+PREDICTION_CACHE = 4096  # distinct questions whose per-community answers stay in memory
+_Answers = tuple[dict[str, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Deployment:
+    """One model, its certificate and the tier-2 policy: swapped whole on reload, never edited."""
+
+    model_id: str
+    model_dir: Path
+    policy: Policy
+    communities: list[str]
+    certificate_id: str | None
+    certified: bool
+    certificate: dict[str, Any] | None
+    org_policy: OrgPolicy
+
+    # Shared by the copies `with_policy` makes: the model's answers do not depend on the tier-2 policy.
+    _predictions: OrderedDict[tuple[object, ...], _Answers] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _predict(self, questions: list[Question]) -> list[_Answers]:
+        """Every community's raw answer and the population answer per question, memoised by content:
+        deployers ask the same question for many communities, and the model is frozen while it serves."""
+        keys = [(q.text, q.options, q.ordinal) for q in questions]
+        found: dict[tuple[object, ...], _Answers] = {k: v for k in keys if (v := self._predictions.get(k)) is not None}
+        missing = [q for q, k in zip(questions, keys, strict=True) if k not in found]
+        if missing:
+            everyone = self.policy.predict_communities(self.communities, missing)
+            population = model_population(self.policy, self.communities, missing)
+            for i, q in enumerate(missing):
+                found[(q.text, q.options, q.ordinal)] = ({c: everyone[c][i] for c in self.communities}, population[i])
+            with self._lock:
+                self._predictions.update(found)
+                while len(self._predictions) > PREDICTION_CACHE:
+                    self._predictions.popitem(last=False)
+        return [found[k] for k in keys]
+
+    def answers(self, community: str, questions: list[Question], strength: float) -> list[tuple[BoundedAnswer, np.ndarray]]:
+        """Bounded answers; the population answer is the mean over the model's communities, as certified."""
+        out = []
+        for q, (everyone, population) in zip(questions, self._predict(questions), strict=True):
+            raw = everyone[community]
+            bounded = apply_bounds(
+                q, raw, community, self.org_policy, population=population, strength=strength, detector=default_detector()
+            )
+            out.append((bounded, raw))
+        return out
+
+    def with_policy(self, org_policy: OrgPolicy) -> Deployment:
+        """The same model under another tier-2 policy."""
+        return replace(self, org_policy=org_policy)
+
+    def warm_up(self) -> None:
+        """Load the encoder, the detector's classifier and the weights now, not on the first request."""
+        self.answers(self.communities[0], [Question("warm-up", "Is this service ready?", ("Yes", "No"))], 1.0)
+
+
+def _entry(registry: Registry, model: str | None) -> Entry | None:
+    if model is None:
+        entry = registry.promoted()
+        if entry is None:
+            raise ConfigError(
+                f"No promoted model in {registry.path}. Run `valuemulch registry promote ID` (ids: `valuemulch registry list`), "
+                "or pass --model ID|DIR."
+            )
+        return entry
+    if Path(model).is_dir():
+        return registry.find_by_dir(model)
+    return registry.get(model)
+
+
+def _check_files(model_dir: Path, certificate: dict[str, Any]) -> None:
+    hashes, certified_files = file_hashes(model_dir), certificate["model"]["files"]
+    changed = sorted(f for f in set(hashes) | set(certified_files) if certified_files.get(f) != hashes.get(f))
+    if changed:
+        raise ConfigError(
+            f"{model_dir}: files differ from its certificate ({changed or 'files added or missing'}); it will not serve."
+        )
+
+
+def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy | None = None) -> Deployment:
+    """Resolve ``model`` (a registry id or a model directory; None: the promoted model) to a registered
+    model whose signed certificate says CERTIFIED (or refuse), and check its files are the certified ones.
+
+    ``org_policy`` is the tier-2 policy to serve under; None reads ``settings.serve.policy_file``.
+    """
+    serve = settings.serve
+    if org_policy is None:
+        org_policy = load_org_policy(serve.policy_file) if serve.policy_file is not None else OrgPolicy()
+    entry = _entry(Registry(settings.registry), model)
+    if entry is not None and entry.status == "retired":
+        raise ConfigError(f"Model '{entry.id}' is retired; promote another one.")
+    certificate = None
+    if entry is not None:
+        certificate = checked_certificate(Path(entry.certificate), entry.certificate_id, list(serve.trusted_keys))
+    certified = certificate is not None and signed_verdict(certificate)
+    if not certified and not serve.allow_uncertified:
+        what = f"'{entry.id}' is not certified" if entry is not None else f"{model} is not in the registry"
+        raise ConfigError(
+            f"{what}; only certified models serve. For development pass --allow-uncertified (answers are marked uncertified)."
+        )
+    model_dir = Path(entry.model_dir if entry is not None else str(model))
+    if certificate is not None:
+        _check_files(model_dir, certificate)
+    policy = Policy.load(model_dir)
+    communities = list(getattr(policy, "communities_", []))
+    if not communities:
+        raise ConfigError(f"{model_dir}: this policy has no communities to answer for.")
+    return Deployment(
+        model_id=entry.id if entry is not None else f"dir:{model_dir}",
+        model_dir=model_dir,
+        policy=policy,
+        communities=communities,
+        certificate_id=certificate["certificate_id"] if certificate and certified else None,
+        certified=certified,
+        certificate=certificate,
+        org_policy=org_policy,
+    )
+
+
+class LiveDeployment:
+    """The deployment the routes answer with, swapped whole (reload, promote, a new tier-2 policy) under one lock."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self._current = deployment
+        self.lock = threading.Lock()
+
+    @property
+    def current(self) -> Deployment:
+        return self._current
+
+    def swap(self, deployment: Deployment) -> Deployment:
+        """Serve ``deployment`` from now on; callers hold `lock` while they build it."""
+        self._current = deployment
+        return deployment

@@ -1,0 +1,203 @@
+"""The decision service's request and response bodies, apart from the internal types.
+
+A request model's size limits come from `Settings.limits`: the ``*Base`` classes hold the fields and
+the checks that do not depend on a limit, and `request_models` derives, for one `Limits`, the models
+the routes validate with (same names, so the OpenAPI schema is unchanged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from valuemulch.settings import Limits
+from valuemulch.types import Question
+
+MODEL_PREFIX = "valuemulch/"
+_QUESTION_DOC = "The question's wording."
+_OPTIONS_DOC = "Answer options in order."
+_COMMUNITY_DOC = "A community id from /v1/communities."
+
+
+def _encodable(text: str, what: str = "text") -> str:
+    """JSON allows lone surrogates (\\ud800); nothing downstream can store or hash them, so refuse them here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    return text
+
+
+def _not_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not true/false")
+    return v
+
+
+class QuestionBase(BaseModel):
+    """A question as a request states it; `request_models` adds the length limits."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_option_chars: ClassVar[int] = Limits().max_option_chars
+
+    question: str = Field(min_length=1, description=_QUESTION_DOC)
+    options: list[str] = Field(min_length=2, description=_OPTIONS_DOC)
+    ordinal: list[float | None] | None = Field(None, description="Each option's position on the scale, null off it.")
+
+    @field_validator("question")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must contain text, not only spaces")
+        return _encodable(v)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: list[str]) -> list[str]:
+        for i, o in enumerate(v):
+            if not o.strip():
+                raise ValueError(f"option {i} is empty")
+            _encodable(o, f"option {i}")
+            if len(o) > cls.max_option_chars:
+                raise ValueError(f"option {i} has {len(o)} characters; at most {cls.max_option_chars}")
+        if len(set(v)) != len(v):
+            raise ValueError("options must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _ordinal(self) -> QuestionBase:
+        if self.ordinal is not None and len(self.ordinal) != len(self.options):
+            raise ValueError(f"ordinal needs {len(self.options)} entries (one per option), got {len(self.ordinal)}")
+        if self.ordinal is not None and any(x is not None and not (np.isfinite(x) and abs(x) <= 1e6) for x in self.ordinal):
+            raise ValueError("ordinal positions must be finite numbers within +-1e6, or null")
+        return self
+
+    def to_question(self, qid: str) -> Question:
+        ordinal = tuple(self.ordinal) if self.ordinal is not None else None
+        return Question(qid, self.question, tuple(self.options), ordinal)
+
+
+class DecideBase(QuestionBase):
+    community: str = Field(min_length=1, description=_COMMUNITY_DOC)
+    strength: float = Field(1.0, ge=0.0, le=1.0, description="Tier 3: how far to personalise, 0 = the population's answer.")
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Sample the choice with this seed; without it, the most likely option."
+    )
+
+    _strength = field_validator("strength", mode="before")(_not_bool)
+    _community = field_validator("community")(_encodable)
+
+
+class DistributionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    community: str = Field(min_length=1)
+    questions: list[QuestionBase] = Field(min_length=1)
+    strength: float = Field(1.0, ge=0.0, le=1.0)
+
+    _strength = field_validator("strength", mode="before")(_not_bool)
+    _community = field_validator("community")(_encodable)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatBase(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send fields we do not use
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=64)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    n: int | None = Field(None, ge=1, le=1)
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_id: str = Field(min_length=1, max_length=300)
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: dict[str, Any] = Field(description="A tier-2 policy, as in a policy file (max_divergence, allowed_communities, ...).")
+
+
+class BoundsOut(BaseModel):
+    masked: list[int]
+    refused: bool
+    reasons: list[dict[str, Any]]
+
+
+class DecideOut(BaseModel):
+    decision_id: int
+    distribution: list[float] | None
+    choice: int | None
+    choice_text: str | None
+    bounds: BoundsOut
+    model_id: str
+    certificate_id: str | None
+    certified: bool
+
+
+class DistributionItem(BaseModel):
+    decision_id: int
+    distribution: list[float] | None
+    bounds: BoundsOut
+
+
+class DistributionOut(BaseModel):
+    results: list[DistributionItem]
+    model_id: str
+    certificate_id: str | None
+    certified: bool
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The request models for one set of limits: what the routes validate bodies with."""
+
+    limits: Limits
+    question: type[QuestionBase]
+    decide: type[DecideBase]
+    distribution: type[DistributionBase]
+    chat: type[ChatBase]
+
+
+def request_models(limits: Limits) -> RequestModels:
+    """Request models whose size limits are ``limits`` (the old module-level ``LIMITS`` ignored `Settings`)."""
+
+    class QuestionIn(QuestionBase):
+        max_option_chars: ClassVar[int] = limits.max_option_chars
+        question: str = Field(min_length=1, max_length=limits.max_question_chars, description=_QUESTION_DOC)
+        options: list[str] = Field(min_length=2, max_length=limits.max_options, description=_OPTIONS_DOC)
+
+    class DecideIn(DecideBase):
+        max_option_chars: ClassVar[int] = limits.max_option_chars
+        question: str = Field(min_length=1, max_length=limits.max_question_chars, description=_QUESTION_DOC)
+        options: list[str] = Field(min_length=2, max_length=limits.max_options, description=_OPTIONS_DOC)
+        community: str = Field(min_length=1, max_length=limits.max_community_chars, description=_COMMUNITY_DOC)
+
+    class DistributionIn(DistributionBase):
+        community: str = Field(min_length=1, max_length=limits.max_community_chars)
+        questions: list[QuestionIn] = Field(min_length=1, max_length=limits.max_batch)  # type: ignore[assignment]
+
+    class ChatIn(ChatBase):
+        model: str = Field(min_length=1, max_length=limits.max_community_chars + len(MODEL_PREFIX))
+
+    return RequestModels(limits, QuestionIn, DecideIn, DistributionIn, ChatIn)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def with_body(handler: Handler, model: type[BaseModel]) -> Handler:
+    """Let FastAPI validate ``handler``'s ``payload`` with ``model``, the limits-bound subclass of the
+    type it is annotated with; FastAPI reads the body's model from the annotation, which is static."""
+    handler.__annotations__["payload"] = model
+    return handler

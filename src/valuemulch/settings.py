@@ -1,0 +1,110 @@
+"""Every path and limit ValueMulch reads from the environment, in one pydantic-settings model.
+
+Each field is read from ``VALUEMULCH_<FIELD>`` (the limits from ``VALUEMULCH_LIMITS__<FIELD>``); an
+empty variable counts as unset. Paths the user does not set follow the XDG base directories, as
+they always did. A command-line flag (``--data``, ``--audit``) wins over the environment: callers
+pass it on, the settings never read ``sys.argv``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "VALUEMULCH_"
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    """``$XDG_..._HOME`` when set and not empty, else ``~/<fallback>``."""
+    return Path(os.environ.get(variable) or Path.home() / fallback)
+
+
+def _cache_default() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / "valuemulch"
+
+
+def _keys_default() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / "valuemulch" / "keys"
+
+
+def _registry_default() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / "valuemulch" / "registry.sqlite"
+
+
+def _audit_default() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / "valuemulch" / "audit.sqlite"
+
+
+class Limits(BaseModel):
+    """What one request to the decision service may ask for; larger requests get 413 or 422 before any model runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(default=256_000, gt=0, description="Largest request body in bytes; larger ones get 413.")
+    max_options: int = Field(
+        default=26, ge=2, le=26, description="Most options per question (the chat endpoint letters them A-Z)."
+    )
+    max_batch: int = Field(default=64, ge=1, description="Most questions in one /v1/distribution request.")
+    max_question_chars: int = Field(default=4_000, ge=1, description="Longest question text, in characters.")
+    max_option_chars: int = Field(default=500, ge=1, description="Longest option text, in characters.")
+    max_community_chars: int = Field(default=200, ge=1, description="Longest community id, in characters.")
+    max_chat_chars: int = Field(
+        default=32_000,
+        ge=1,
+        description="Longest chat message the multiple-choice parser reads, in characters (bounds its work per request).",
+    )
+
+
+class ServeSettings(BaseModel):
+    """Which model `valuemulch serve` answers with, under which tier-2 policy, and who may administer it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(
+        default=None, description="A registry id or a model directory; None: the registry's promoted model."
+    )
+    policy_file: Path | None = Field(
+        default=None, description="The tier-2 organisation policy (.toml or .yaml); None: no policy."
+    )
+    admin_key_hash: str | None = Field(
+        default=None, description="Hex SHA-256 of the admin API key (`valuemulch admin-key`); None: admin endpoints are disabled."
+    )
+    allow_uncertified: bool = Field(
+        default=False, description="Development only: serve a model that is not certified; answers say so."
+    )
+    trusted_keys: tuple[Path, ...] = Field(
+        default=(), description="Public keys whose certificates are accepted; empty: this machine's own signing key."
+    )
+
+
+class Settings(BaseSettings):
+    """Where ValueMulch keeps data, caches, keys, the registry and the audit log, and the service's limits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_ignore_empty=True, extra="forbid", frozen=True
+    )
+
+    data: Path | None = Field(default=None, description="Survey data directory (`--data` wins over it); unset: `<cache>/data`.")
+    cache: Path = Field(
+        default_factory=_cache_default,
+        description="Per-user cache for downloads, the default data directory and embeddings "
+        "(default `$XDG_CACHE_HOME/valuemulch`, `~/.cache/valuemulch`).",
+    )
+    keys: Path = Field(
+        default_factory=_keys_default,
+        description="Directory of the Ed25519 key pair that signs certificates "
+        "(default `$XDG_CONFIG_HOME/valuemulch/keys`, `~/.config/valuemulch/keys`).",
+    )
+    registry: Path = Field(
+        default_factory=_registry_default,
+        description="The model registry's SQLite file (default `$XDG_DATA_HOME/valuemulch/registry.sqlite`).",
+    )
+    audit: Path = Field(
+        default_factory=_audit_default,
+        description="The decision service's hash-chained audit log (default `$XDG_DATA_HOME/valuemulch/audit.sqlite`).",
+    )
+    limits: Limits = Field(default_factory=Limits, description="What one request to the decision service may ask for.")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="What the decision service serves, and how.")
