@@ -59,14 +59,20 @@ class TinyHome:
         return f"{TESTBED}-encoder-{self.certificate_id[:8]}"
 
 
-def tiny_home(root: Path, *, certified: bool = True) -> TinyHome:
-    """Copy the tiny model under ``root`` and write its certificate, signed by a new key (not registered yet)."""
+def tiny_home(root: Path, *, certified: bool = True, signer: TinyHome | None = None) -> TinyHome:
+    """Copy the tiny model under ``root`` and write its certificate (not registered yet), signed by a new
+    key, or else by ``signer``'s key, in which case the home shares ``signer``'s registry and audit log."""
     from valuemulch.certify._certificate import certificate_id, file_hashes
     from valuemulch.certify._signing import canonical_json, init_keys, sign_document
 
     model_dir = root / "model"
     shutil.copytree(TINY_MODEL, model_dir)
-    keys = init_keys(root / "keys")
+    if signer is None:
+        pair = init_keys(root / "keys")
+        private, public, registry, audit = pair.private, pair.public, root / "registry.sqlite", root / "audit.sqlite"
+    else:
+        private, public = signer.public_key.with_suffix(".key"), signer.public_key
+        registry, audit = signer.registry, signer.audit
     document: dict[str, Any] = {
         "schema": "valuemulch.certificate/1",
         "testbed": {"name": TESTBED},
@@ -75,7 +81,7 @@ def tiny_home(root: Path, *, certified: bool = True) -> TinyHome:
         "verdict": {"certified": certified, "rules": []},
     }
     document["certificate_id"] = certificate_id(document, canonical_json)
-    signed = sign_document(document, keys.private)
+    signed = sign_document(document, private)
     path = root / "certificate" / "certificate.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(signed, indent=1), encoding="utf-8")
@@ -84,11 +90,55 @@ def tiny_home(root: Path, *, certified: bool = True) -> TinyHome:
         model_dir=model_dir,
         certificate=path,
         certificate_id=document["certificate_id"],
-        public_key=keys.public,
-        registry=root / "registry.sqlite",
-        audit=root / "audit.sqlite",
+        public_key=public,
+        registry=registry,
+        audit=audit,
         admin_key="tiny-admin-key",
     )
+
+
+def registry_of(home: TinyHome) -> Any:
+    """The home's `Registry`."""
+    try:
+        from valuemulch.serve import Registry
+    except ImportError:  # the code before serve/ (ed425b9), for the golden file and for checking old defects
+        from valuemulch.deploy import Registry  # type: ignore[no-redef]
+    return Registry(home.registry)
+
+
+def register(home: TinyHome, *, promote: bool = True) -> None:
+    """Register the home's certificate (trusting its key) and promote the model, as the pipeline and the CLI do."""
+    registry = registry_of(home)
+    registry.register(home.certificate, trusted=[home.public_key])
+    if promote:
+        registry.promote(home.model_id, allow_uncertified=True)
+
+
+def serve_app(home: TinyHome, *, model: str | None = None, allow_uncertified: bool = False, **limits: int) -> Any:
+    """The FastAPI app `valuemulch serve` would run for ``home``: its audit log, registry and admin key,
+    trusting the home's signing key; ``limits`` override `Limits` fields."""
+    try:
+        from valuemulch.serve import create_app, load_deployment
+        from valuemulch.settings import Limits, ServeSettings, Settings
+    except ImportError:  # the code before serve/ (ed425b9): one ServiceConfig, and create_app loads the model
+        from valuemulch.deploy._service import Limits as OldLimits
+        from valuemulch.deploy._service import ServiceConfig, create_app
+
+        config = ServiceConfig(
+            model=model,
+            registry=home.registry,
+            audit=home.audit,
+            admin_key_hash=home.admin_key_hash,
+            allow_uncertified=allow_uncertified,
+            trusted_keys=[home.public_key],
+            limits=OldLimits(**limits),
+        )
+        return create_app(config)  # type: ignore[call-arg]
+    serve = ServeSettings(
+        model=model, admin_key_hash=home.admin_key_hash, allow_uncertified=allow_uncertified, trusted_keys=(home.public_key,)
+    )
+    settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**limits))
+    return create_app(settings, load_deployment(settings, model))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ the code *before* the service was split (commit ed425b9) with::
 
     PYTHONPATH=/path/to/ed425b9/src python tests/regression/make_serve_golden.py
 
-`start_client` builds the app the way that code did (``valuemulch.deploy``) when it is what is on
-the path, and the way this code does otherwise; everything else is shared with the test.
+`tiny_serve.serve_app` builds the app the way that code did (``valuemulch.deploy``) when it is what
+is on the path, and the way this code does otherwise; everything else is shared with the test.
 
 Normalised before comparing, because they differ from run to run: the chat ``created`` timestamp, and
 the model id and certificate id, which hash the certificate and so the temporary model directory's
@@ -28,7 +28,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_serve import TinyHome, tiny_home
+from tiny_serve import TinyHome, register, serve_app, tiny_home
 
 GOLDEN = Path(__file__).with_name("serve_golden.json")
 ADMIN = "admin"  # a request marked so carries the admin key
@@ -146,27 +146,8 @@ def start_client(root: Path) -> Iterator[tuple[TestClient, TinyHome]]:
 
     torch.set_num_threads(1)  # as `valuemulch serve` does
     home = tiny_home(root)
-    try:
-        from valuemulch.serve import Registry, create_app, load_deployment
-        from valuemulch.settings import ServeSettings, Settings
-    except ImportError:  # the code before the split, which recorded the golden file
-        from valuemulch.deploy import Registry
-        from valuemulch.deploy._service import ServiceConfig
-        from valuemulch.deploy._service import create_app as old_create_app
-
-        Registry(home.registry).register(home.certificate, trusted=[home.public_key])
-        Registry(home.registry).promote(home.model_id)
-        config = ServiceConfig(
-            registry=home.registry, audit=home.audit, admin_key_hash=home.admin_key_hash, trusted_keys=[home.public_key]
-        )
-        with TestClient(old_create_app(config)) as client:
-            yield client, home
-        return
-    Registry(home.registry).register(home.certificate, trusted=[home.public_key])
-    Registry(home.registry).promote(home.model_id, trusted=[home.public_key])
-    serve = ServeSettings(admin_key_hash=home.admin_key_hash, trusted_keys=(home.public_key,))
-    settings = Settings(registry=home.registry, audit=home.audit, serve=serve)
-    with TestClient(create_app(settings, load_deployment(settings, None))) as client:
+    register(home)
+    with TestClient(serve_app(home)) as client:
         yield client, home
 
 
