@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,13 +51,8 @@ class Deployed:
     model_id: str
     model_dir: Path
     certificate_id: str
-    certified: bool
     admin_key: str
     admin_key_file: Path
-
-    @property
-    def served_certificate_id(self) -> str | None:
-        return self.certificate_id if self.certified else None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -78,20 +72,14 @@ def deployed(home: Path, data_root: Path) -> Deployed:
     proc = run(
         "pipeline", "--testbed", TESTBED, "--out", str(home / "run"), "--n-boot", N_BOOT, "--json", data=data_root, check=False
     )
-    assert proc.returncode in (0, 1), proc.stderr
-    certified = proc.returncode == 0
+    # global-32's encoder certifies (with --n-boot 200 too): exit 0, anything else is a regression
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout[proc.stdout.index("{") :])
     models = json.loads(run("registry", "list", "--json").stdout)["models"]
     assert [m["id"] for m in models] == [summary["registry_id"]], models
     entry = models[0]
-    assert entry["certified"] is certified and summary["certified"] is certified
-    if not certified:
-        warnings.warn(
-            f"the pipeline's model {entry['id']} is NOT certified (pipeline exit 1); it is promoted and served with "
-            "--allow-uncertified, and the tests expect certified: false",
-            stacklevel=1,
-        )
-    run("registry", "promote", entry["id"], *(() if certified else ("--allow-uncertified",)))
+    assert entry["certified"] is True and summary["certified"] is True, (entry, summary)
+    run("registry", "promote", entry["id"])
     promoted = [m for m in json.loads(run("registry", "list", "--json").stdout)["models"] if m["status"] == "promoted"]
     assert [m["id"] for m in promoted] == [entry["id"]]
     key_file = home / "admin.sha256"
@@ -100,15 +88,13 @@ def deployed(home: Path, data_root: Path) -> Deployed:
     assert match, out
     key = match.group(1)
     assert key_file.read_text(encoding="utf-8").strip() == hashlib.sha256(key.encode()).hexdigest()
-    return Deployed(home, entry["id"], Path(entry["model_dir"]), entry["certificate_id"], certified, key, key_file)
+    return Deployed(home, entry["id"], Path(entry["model_dir"]), entry["certificate_id"], key, key_file)
 
 
 @pytest.fixture(scope="module")
 def server(deployed: Deployed) -> Iterator[str]:
     """The module's server (the promoted model, the module's audit log); yields its base URL."""
     args = ["--audit", str(deployed.root / "audit.sqlite"), "--admin-key-file", str(deployed.admin_key_file)]
-    if not deployed.certified:
-        args.append("--allow-uncertified")
     srv = start_server(args, deployed.root / "logs", "module")
     try:
         yield srv.base
@@ -127,7 +113,7 @@ def communities(client: httpx.Client, deployed: Deployed) -> list[str]:
     r = client.get("/v1/communities")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model_id"] == deployed.model_id and body["certified"] is deployed.certified
+    assert body["model_id"] == deployed.model_id and body["certified"] is True
     ids = [c["id"] for c in body["communities"]]
     assert len(ids) >= 2 and len(set(ids)) == len(ids)
     return ids
@@ -160,7 +146,7 @@ def test_decide_answers_for_every_community_inside_the_red_lines(
 ) -> None:
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["model_id"] == deployed.model_id
-    assert health["certified"] is deployed.certified and health["certificate_id"] == deployed.served_certificate_id
+    assert health["certified"] is True and health["certificate_id"] == deployed.certificate_id
 
     def plain(community: str) -> dict[str, Any]:
         return _decide(client, community)
@@ -180,12 +166,12 @@ def test_decide_answers_for_every_community_inside_the_red_lines(
             assert math.isclose(sum(dist), 1.0, abs_tol=1e-9), (community, dist)
             assert out["choice"] == max(range(len(dist)), key=dist.__getitem__)  # no seed: the most likely option
             assert out["choice_text"] == PLAIN_OPTIONS[out["choice"]]
-            assert out["certified"] is deployed.certified, out
-            assert out["certificate_id"] == deployed.served_certificate_id and out["model_id"] == deployed.model_id, out
+            assert out["certified"] is True, out
+            assert out["certificate_id"] == deployed.certificate_id and out["model_id"] == deployed.model_id, out
             record = log.get(out["decision_id"])
             assert record is not None, (community, out["decision_id"])
             assert record.community == community and record.answer["question"] == PLAIN_QUESTION
-            assert record.answer["distribution"] == dist and record.certificate_id == deployed.served_certificate_id
+            assert record.answer["distribution"] == dist and record.certificate_id == deployed.certificate_id
     assert len({out["decision_id"] for out in answers.values()}) == len(communities)
 
     for (community, seed), out in red.items():
@@ -200,7 +186,7 @@ def test_decide_answers_for_every_community_inside_the_red_lines(
     r = client.post("/v1/distribution", json={"community": communities[0], "questions": batch})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["certified"] is deployed.certified and body["certificate_id"] == deployed.served_certificate_id
+    assert body["certified"] is True and body["certificate_id"] == deployed.certificate_id
     assert len(body["results"]) == 2 and len({x["decision_id"] for x in body["results"]}) == 2
     for item in body["results"]:
         assert math.isclose(sum(item["distribution"]), 1.0, abs_tol=1e-9)
@@ -326,8 +312,8 @@ def test_admin_policy_reload_and_promote(client: httpx.Client, deployed: Deploye
     assert r.status_code == 200, r.text
     assert r.json() == {
         "model_id": deployed.model_id,
-        "certified": deployed.certified,
-        "certificate_id": deployed.served_certificate_id,
+        "certified": True,
+        "certificate_id": deployed.certificate_id,
     }
     r = client.post("/v1/admin/promote", json={"model_id": deployed.model_id}, headers=deployed.auth)
     assert r.status_code == 200 and r.json()["model_id"] == deployed.model_id, r.text
@@ -510,7 +496,7 @@ def _check_answer(label: str, request: Any, out: dict[str, Any], where: str) -> 
 # -- 5. kill -9 during a burst: every acknowledged decision is in the audit log ----------------------------------
 def test_kill_9_loses_no_acknowledged_decision(deployed: Deployed, communities: list[str], tmp_path: Path) -> None:
     audit = tmp_path / "burst.sqlite"
-    args = ["--audit", str(audit)] + ([] if deployed.certified else ["--allow-uncertified"])
+    args = ["--audit", str(audit)]
     srv = start_server(args, tmp_path, "burst")
     acked: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     unexpected: list[str] = []
@@ -607,8 +593,8 @@ def test_the_openai_client_gets_a_letter_and_logprobs(server: str, deployed: Dep
         assert [t.logprob for t in top] == sorted((t.logprob for t in top), reverse=True)
         assert sum(math.exp(t.logprob) for t in top) <= 1 + 1e-6
         extra = resp.model_extra or {}
-        assert extra["valuemulch"]["certified"] is deployed.certified
-        assert extra["valuemulch"]["certificate_id"] == deployed.served_certificate_id
+        assert extra["valuemulch"]["certified"] is True
+        assert extra["valuemulch"]["certificate_id"] == deployed.certificate_id
 
     red = f"{REDLINE_QUESTION}\n" + "\n".join(f"{letter}. {o}" for letter, o in zip("ABC", REDLINE_OPTIONS, strict=True))
     for seed in SEEDS:
