@@ -20,8 +20,10 @@ from valuemulch.errors import DataError
 
 #: Options whose text says "no substantive answer". They are flagged, kept in distributions, and
 #: removed (with renormalisation) only by metrics that need a scale, such as representativeness.
+#: The tail ``(?:\s*\.)?\s*$`` accepts what ``\s*\.?\s*$`` did, without its two adjacent ``\s*``
+#: that made a request's option "Refused" + spaces + "x" cost time quadratic in its length.
 REFUSAL_PATTERN = re.compile(
-    r"^\s*(refused|dk/refused|don'?t know|dk|no answer|dk/ref|don'?t know/refused)\s*\.?\s*$",
+    r"^\s*(refused|dk/refused|don'?t know|dk|no answer|dk/ref|don'?t know/refused)(?:\s*\.)?\s*$",
     re.IGNORECASE,
 )
 
