@@ -118,7 +118,8 @@ def serve_app(home: TinyHome, *, model: str | None = None, allow_uncertified: bo
     """The FastAPI app `valuemulch serve` would run for ``home``: its audit log, registry and admin key,
     trusting the home's signing key; ``limits`` override `Limits` fields."""
     try:
-        from valuemulch.serve import create_app, load_deployment
+        from valuemulch.serve import load_deployment
+        from valuemulch.serve.app import create_app
         from valuemulch.settings import Limits, ServeSettings, Settings
     except ImportError:  # the code before serve/ (ed425b9): one ServiceConfig, and create_app loads the model
         from valuemulch.deploy._service import Limits as OldLimits

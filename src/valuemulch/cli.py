@@ -538,7 +538,8 @@ def serve_cmd(
     """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
     import uvicorn
 
-    from valuemulch.serve import create_app, load_deployment
+    from valuemulch.serve import load_deployment
+    from valuemulch.serve.app import create_app
     from valuemulch.settings import ServeSettings, Settings
 
     key_hash = None

@@ -1,9 +1,11 @@
-"""Serving: the model registry, the hash-chained audit log and the decision service (`create_app`)."""
+"""Serving: the model registry, the hash-chained audit log and the deployment the decision service answers with.
+
+The app itself is `valuemulch.serve.app.create_app` (not imported here, so that commands that only
+read the registry do not load the web framework)."""
 
 from valuemulch.serve._audit import AuditLog, ChainReport, Record, request_hash, verify_chain
 from valuemulch.serve._deployment import Deployment, LiveDeployment, load_deployment
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
-from valuemulch.serve.app import create_app
 
 __all__ = [
     "AuditLog",
@@ -14,7 +16,6 @@ __all__ = [
     "Record",
     "Registry",
     "checked_certificate",
-    "create_app",
     "load_deployment",
     "request_hash",
     "signed_verdict",

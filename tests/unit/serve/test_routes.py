@@ -157,7 +157,8 @@ def test_the_default_limits_still_allow_26_options(client: TestClient) -> None:
 
 
 def test_a_limit_set_by_environment_variable_reaches_the_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from valuemulch.serve import create_app, load_deployment
+    from valuemulch.serve import load_deployment
+    from valuemulch.serve.app import create_app
     from valuemulch.settings import ServeSettings, Settings
 
     home = tiny_home(tmp_path)
