@@ -96,7 +96,11 @@ def train_detector(config: DetectorConfig, *, on_epoch: EpochCallback | None = N
     """Train the classifier; export it to ``config.out`` when set.
 
     Seeds only a forked torch generator (the caller's random state is restored afterwards) and runs on
-    ``config.threads`` threads, so the same config gives the same file.
+    ``config.threads`` threads, so the same config gives the same file. One input is read through the
+    embedding cache: the frozen encoder's vectors the head starts from (``head_init="lr"``). Vectors
+    cached by other runs, embedded in other batches, differ in the last bits (about 5e-8), so the
+    shipped file is reproduced bit for bit from a cold cache (``VALUEMULCH_CACHE=$(mktemp -d)``); from
+    a warm one the weights differ by about 3e-7 and the detector decides every probe the same.
     """
     from transformers import AutoTokenizer
 

@@ -44,7 +44,7 @@ class DetectorConfig(_BaseConfig):
         description="Rank of the LoRA adapters on every attention and dense layer (0: fine-tune the whole encoder, which cannot be exported).",
     )
     run: str | None = Field(None, description="Label stored in the file's metadata (default: lora<lora_r> seed <seed>).")
-    threads: int = Field(1, gt=0, description="CPU threads while training (1 reproduces the shipped file byte for byte).")
+    threads: int = Field(1, gt=0, description="CPU threads while training (the shipped file was trained on 1).")
 
     def training_config(self) -> dict[str, object]:
         """The hyper-parameters the exported file records."""
