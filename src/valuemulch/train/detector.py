@@ -99,8 +99,9 @@ def train_detector(config: DetectorConfig, *, on_epoch: EpochCallback | None = N
     ``config.threads`` threads, so the same config gives the same file. One input is read through the
     embedding cache: the frozen encoder's vectors the head starts from (``head_init="lr"``). Vectors
     cached by other runs, embedded in other batches, differ in the last bits (about 5e-8), so the
-    shipped file is reproduced bit for bit from a cold cache (``VALUEMULCH_CACHE=$(mktemp -d)``); from
-    a warm one the weights differ by about 3e-7 and the detector decides every probe the same.
+    shipped file's tensors and metadata are reproduced bit for bit from a cold cache
+    (``VALUEMULCH_CACHE=$(mktemp -d)``); from a warm one the weights differ by about 3e-7 and the
+    detector decides every probe the same.
     """
     from transformers import AutoTokenizer
 
