@@ -30,7 +30,7 @@ from valuemulch.certify import score_policy
 from valuemulch.certify._testbed_eval import evaluate_on_testbed, fit_for_testbed
 from valuemulch.data import Testbed, load_testbed, resolve_data_root
 from valuemulch.policies import EncoderPolicy, Policy, build, policy_class, policy_names
-from valuemulch.training import train
+from valuemulch.train import EncoderConfig, train_encoder
 
 BASELINES = [n for n in policy_names() if policy_class(n).__module__.endswith("_baselines")]
 LM_VARIANTS: list[tuple[str, dict[str, Any]]] = [
@@ -159,10 +159,10 @@ def timing(tb: Testbed) -> Policy:
     with tempfile.TemporaryDirectory() as cold_cache:
         os.environ["VALUEMULCH_CACHE"] = cold_cache
         start = time.perf_counter()
-        train("encoder", tb)
+        train_encoder(EncoderConfig(testbed=tb.name), testbed=tb)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        trained = train("encoder", tb)
+        trained = train_encoder(EncoderConfig(testbed=tb.name), testbed=tb)
         warm = time.perf_counter() - start
     if previous is None:
         os.environ.pop("VALUEMULCH_CACHE")
@@ -191,7 +191,7 @@ def main() -> None:
     start = time.perf_counter()
     for name in args.testbeds.split(","):
         tb = load_testbed(name, root)
-        encoder = train("encoder", tb).policy if args.no_timing else timing(tb)
+        encoder = train_encoder(EncoderConfig(testbed=name), testbed=tb).policy if args.no_timing else timing(tb)
         assert isinstance(encoder, EncoderPolicy)
         test_split(tb, encoder, args.n_boot)
         frontier(tb, encoder, args.n_boot)

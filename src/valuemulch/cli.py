@@ -4,6 +4,7 @@ prints a Rich table or JSON. User errors print one line and exit 2; bugs keep th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -37,10 +39,10 @@ from valuemulch.data import (
     write_jsonl,
 )
 from valuemulch.errors import ConfigError, ValuemulchError
-from valuemulch.pipeline import run_pipeline
 from valuemulch.policies import Policy, policy_class, policy_names
 from valuemulch.serve import Registry
-from valuemulch.training import Trained, adapt, train
+from valuemulch.train import DetectorConfig, EncoderConfig, Trained, adapt, make_config, train, train_detector
+from valuemulch.train.pipeline import run_pipeline
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Train, certify and deploy models of many communities' views, inside bounds."
@@ -263,35 +265,30 @@ def _save(trained: Trained, out: Path) -> Path:
     return trained.policy.save(out, provenance=trained.provenance)
 
 
+def _help(config: type[BaseModel], name: str) -> str:
+    """A config field's description: the one text behind the option's help and the config's docs."""
+    return str(config.model_fields[name].description)
+
+
 @app.command(name="train")
 @user_errors
 def train_cmd(
-    testbed: Annotated[str, typer.Option(help=f"Testbed: one of {sorted(TESTBEDS)}.")],
-    out: Annotated[Path, typer.Option(help="Directory to write the model artifact to (created; replaced if it holds one).")],
+    testbed: Annotated[str, typer.Option(help=_help(EncoderConfig, "testbed"))],
+    out: Annotated[Path, typer.Option(help=_help(EncoderConfig, "out"))],
     policy: Annotated[str, typer.Option(help="Policy name (see `valuemulch policies`).")] = "encoder",
-    seed: Annotated[int, typer.Option(help="Training seed (for policies that take one).")] = 0,
+    seed: Annotated[int, typer.Option(help=_help(EncoderConfig, "seed"))] = 0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter override key=value; repeat for more.")] = None,
-    add_norms: Annotated[
-        Path | None, typer.Option(help="Also train on these items (your own communities, any supported format).")
-    ] = None,
-    data: DataOpt = None,
+    add_norms: Annotated[Path | None, typer.Option(help=_help(EncoderConfig, "add_norms"))] = None,
+    data: Annotated[Path | None, typer.Option("--data", help=_help(EncoderConfig, "data"))] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a policy on the testbed's train split (seen communities) and save it to --out."""
-    tb = load_testbed(testbed, resolve_data_root(data))
     params = _parse_params(set_ or [])
-    extra = read_norms(add_norms) if add_norms is not None else None
+    config = make_config(policy, overrides=params, testbed=testbed, out=out, seed=seed, data=data, add_norms=add_norms)
+    tb = load_testbed(testbed, resolve_data_root(data))
     with _bar(f"training {policy} on {testbed}") as bar:
         task = bar.add_task("fit", total=None)
-        trained = train(
-            policy,
-            tb,
-            seed=seed,
-            params=params,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            extra=extra,
-            extra_source=str(add_norms or ""),
-        )
+        trained = train(config, progress=lambda done, total: bar.update(task, completed=done, total=total), testbed=tb)
     path = _save(trained, out)
     dev = evaluate(trained.policy, tb.items("dev", "seen"), n_boot=200, seed=0)
     summary = {
@@ -377,6 +374,40 @@ def bounds_check(
         reasons = "; ".join(f"tier {x['tier']} {x['code']}" + (f" ({x['detail']})" if x["detail"] else "") for x in r["reasons"])
         table.add_row(r["question_id"], r["community"], str(r["masked"]), "yes" if r["refused"] else "", reasons)
     console.print(table)
+
+
+@bounds_app.command("train")
+@user_errors
+def bounds_train(
+    out: Annotated[Path, typer.Option(help=_help(DetectorConfig, "out"))],
+    seed: Annotated[int, typer.Option(help=_help(DetectorConfig, "seed"))] = 0,
+    epochs: Annotated[int, typer.Option(help=_help(DetectorConfig, "epochs"))] = 4,
+    lr: Annotated[float, typer.Option(help=_help(DetectorConfig, "lr"))] = 5e-4,
+    head_lr: Annotated[float, typer.Option(help=_help(DetectorConfig, "head_lr"))] = 1e-3,
+    head_init: Annotated[str, typer.Option(help=_help(DetectorConfig, "head_init"))] = "lr",
+    catalogue_weight: Annotated[float, typer.Option(help=_help(DetectorConfig, "catalogue_weight"))] = 1.0,
+    lora_r: Annotated[int, typer.Option(help=_help(DetectorConfig, "lora_r"))] = 8,
+    run: Annotated[str | None, typer.Option(help=_help(DetectorConfig, "run"))] = None,
+    threads: Annotated[int, typer.Option(help=_help(DetectorConfig, "threads"))] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the tier-1 detector's classifier (LoRA adapters and a linear head on all-MiniLM-L6-v2) and
+    write the file the package ships; the defaults reproduce it."""
+    config = DetectorConfig.parse(
+        {"out": out, "seed": seed, "epochs": epochs, "lr": lr, "head_lr": head_lr, "head_init": head_init,
+         "catalogue_weight": catalogue_weight, "lora_r": lora_r, "run": run, "threads": threads}
+    )  # fmt: skip
+    with _bar("training the detector") as bar:
+        task = bar.add_task("epochs", total=config.epochs)
+        trained = train_detector(config, on_epoch=lambda epoch, _n, _loss, _s: bar.update(task, completed=epoch))
+    path = Path(str(trained.path))
+    summary = {"out": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "run": config.run_label(),
+               "seconds": round(trained.seconds, 1), "losses": [round(x, 4) for x in trained.losses]}  # fmt: skip
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(f"trained the detector ({summary['run']}) in {trained.seconds:.0f} s, final loss {trained.losses[-1]:.4f}")
+    console.print(f"wrote {path} (sha256 {summary['sha256']})")
 
 
 @app.command(name="certify")

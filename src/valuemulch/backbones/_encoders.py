@@ -127,7 +127,7 @@ class AdaptedMiniLMEncoder:
                 raise ConfigError(
                     f"Adapter file '{self.adapter}' does not fit all-MiniLM-L6-v2: expected LoRA pairs for its linear "
                     f"layers and a 'scale' in the metadata, got unknown modules {unknown[:3]} and scale {scale}. "
-                    "Re-export it with benchmarks/bounds_finetune.py --export."
+                    "Re-export it with `valuemulch bounds train --out FILE`."
                 )
             with torch.no_grad():
                 for name in sorted(names):

@@ -1,7 +1,14 @@
 """Bounds in three tiers: red lines no one overrides, the organisation's policy, personalisation inside both."""
 
 from valuemulch.bounds._apply import BoundedAnswer, Reason, apply_bounds, audit, population_answers
-from valuemulch.bounds._catalogue import RedLine, catalogue, out_of_scope, redline_ids, semantic_settings
+from valuemulch.bounds._catalogue import (
+    RedLine,
+    catalogue,
+    out_of_scope,
+    redline_ids,
+    semantic_settings,
+    training_statements,
+)
 from valuemulch.bounds._detect import Detector, Flag, Score, default_detector, option_stance, rule_redlines, tag_redlines
 from valuemulch.bounds._measure import DetectorReport, measure, probe_set, survey_set
 from valuemulch.bounds._org_policy import OrgPolicy, Topic, load_org_policy
@@ -37,4 +44,5 @@ __all__ = [
     "semantic_settings",
     "survey_set",
     "tag_redlines",
+    "training_statements",
 ]

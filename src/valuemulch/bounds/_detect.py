@@ -11,7 +11,7 @@ any one flags it:
 3. meaning: classifiers on sentence embeddings give the probability that the statement crosses a
    red line, each flagging at its own thresholds. The shipped detector (``default_detector``) masks
    what either of two flags: all-MiniLM-L6-v2 with low-rank adapters and a linear head, trained by
-   ``benchmarks/bounds_finetune.py`` and shipped as ``detector_lora.safetensors`` so every machine
+   ``valuemulch bounds train`` (``valuemulch.train.detector``) and shipped as ``detector_lora.safetensors`` so every machine
    scores with the same weights; and a logistic regression on the frozen encoder (``adapter=None``),
    fitted at first use. Both learn from the catalogue's statements: crossings of each red line
    against statements that cross none (the same topics without the harm, war, lawful punishment,
@@ -193,6 +193,12 @@ class Detector:
             if self._model is None:
                 self._model = self._fit()
             return self._model
+
+    def head(self) -> tuple[np.ndarray, float]:
+        """The meaning classifier's weights and bias over normalised embeddings (what the detector
+        trainer starts its head from)."""
+        weights, bias, _, _ = self._fitted()
+        return weights, bias
 
     def _fit(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
         crossing, benign = training_statements()

@@ -20,7 +20,7 @@ from valuemulch.data import load_testbed
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Progress
 from valuemulch.serve import Entry, Registry
-from valuemulch.training import train
+from valuemulch.train._methods import make_config, train
 
 
 @dataclass
@@ -58,7 +58,8 @@ def run_pipeline(
     t0 = time.perf_counter()
     say(f"training '{policy}' on {testbed_name}")
     testbed = load_testbed(testbed_name, data_root)
-    trained = train(policy, testbed, seed=seed, progress=on_train)
+    train_config = make_config(policy, testbed=testbed_name, seed=seed, data=data_root)
+    trained = train(train_config, progress=on_train, testbed=testbed)
     model_dir = trained.policy.save(out / "model", provenance=trained.provenance)
     seconds["train"] = time.perf_counter() - t0
     t1 = time.perf_counter()
