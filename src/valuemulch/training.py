@@ -7,7 +7,6 @@ train it again.
 
 from __future__ import annotations
 
-import inspect
 import platform
 import time
 from dataclasses import dataclass
@@ -30,10 +29,6 @@ class Trained:
     items: int
     questions: int
     communities: list[str]
-
-
-def _accepts(fn: Any, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
 
 
 def _environment() -> dict[str, str]:
@@ -73,10 +68,7 @@ def train(
             )
         norms = testbed_items.merged(extra)
     start = time.perf_counter()
-    if progress is not None and _accepts(policy.fit, "progress"):
-        policy.fit(norms, progress=progress)  # type: ignore[call-arg]
-    else:
-        policy.fit(norms)
+    policy.fit(norms, progress=progress)
     seconds = time.perf_counter() - start
     provenance = {
         "trained_on": {
@@ -118,13 +110,12 @@ def adapt(
 ) -> Trained:
     """Onboard ``community`` into the saved model from ``k`` of its answers in ``norms``."""
     policy = Policy.load(model_dir)
-    adapt_fn = getattr(policy, "adapt", None)
-    if adapt_fn is None:
+    if not policy.supports_adapt:
         raise ConfigError(
             f"Policy '{policy.name}' cannot onboard new communities; train an `encoder` policy to use `valuemulch adapt`."
         )
     start = time.perf_counter()
-    adapt_fn(community, norms, k=k, seed=seed, progress=progress)
+    policy.adapt(community, norms, k=k, seed=seed, progress=progress)
     seconds = time.perf_counter() - start
     provenance = Policy.read_provenance(model_dir)
     used = policy.adapted_[community]["questions"]  # type: ignore[attr-defined]

@@ -181,7 +181,7 @@ def load_deployment(config: ServiceConfig, registry: Registry, org_policy: OrgPo
                 f"{model_dir}: files differ from its certificate ({changed or 'files added or missing'}); it will not serve."
             )
     policy = Policy.load(model_dir)
-    communities = list(getattr(policy, "communities_", []))
+    communities = list(policy.known_communities() or [])
     if not communities:
         raise ConfigError(f"{model_dir}: this policy has no communities to answer for.")
     return Deployment(
