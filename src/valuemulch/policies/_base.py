@@ -180,24 +180,25 @@ class Policy:
         return out
 
     def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters by name, nested ones as ``outer__inner``; they are checked at the next ``fit``."""
-        valid = self.get_params(deep=False)
+        """Set hyper-parameters by name, nested ones as ``outer__inner``; they are checked at the next ``fit``.
+
+        Every key is checked before any is set, so a bad key changes nothing.
+        """
+        valid = self.get_params(deep=True)
+        unknown = [key for key in params if key not in valid]
+        if unknown:
+            raise ConfigError(
+                f"Invalid parameter '{unknown[0]}' for {type(self).__name__}; valid parameters are {sorted(valid)}."
+            )
         nested: dict[str, dict[str, Any]] = {}
         for key, value in params.items():
-            param, nested_sep, inner = key.partition("__")
-            if param not in valid or (nested_sep and not isinstance(valid[param], Policy)):
-                where = f"'{param}' is not a policy, so '{key}' names nothing" if param in valid else f"no parameter '{param}'"
-                raise ConfigError(
-                    f"Invalid parameter '{key}' for {type(self).__name__} ({where}); "
-                    f"valid parameters are {sorted(self.get_params(deep=True))}."
-                )
-            if nested_sep:
+            param, _, inner = key.partition("__")
+            if inner:
                 nested.setdefault(param, {})[inner] = value
             else:
                 setattr(self, param, value)
-                valid[param] = value
         for param, inner_params in nested.items():
-            valid[param].set_params(**inner_params)
+            getattr(self, param).set_params(**inner_params)
         return self
 
     def clone(self) -> Self:
