@@ -173,9 +173,7 @@ def test_nested_get_params_set_params_and_clone(policy: Policy) -> None:
 
     blend.set_params(**{f"first__{k}": v for k, v in inner.items()}, weight=0.75)  # every nested key is settable
     assert blend.weight == 0.75 and policy.get_params(deep=False) == inner
-    with pytest.raises(
-        ConfigError, match=r"Invalid parameter 'first__no_such_param' for Blend; valid parameters are \['first'"
-    ):
+    with pytest.raises(ConfigError, match=r"Invalid parameter 'first__no_such_param' for Blend; valid parameters are \['first'"):
         blend.set_params(weight=0.5, first__no_such_param=1)
     assert blend.weight == 0.75  # a bad key changes nothing
     with pytest.raises(ConfigError, match="Invalid parameter 'weight__x'"):
