@@ -61,6 +61,21 @@ def _shrink(target: np.ndarray, population: np.ndarray, budget: float) -> tuple[
     return (population.copy() if lo == 0 else population + lo * (target - population)), lo
 
 
+def _check_inputs(question: Question, p: np.ndarray, strength: float, option_tags: tuple[tuple[str, ...], ...] | None) -> None:
+    """Refuse inputs no bound can make sense of, with the caller's mistake named."""
+    k = question.n_options
+    try:  # any positive mass is accepted: masking rescales ``p`` itself, so the numbers stay p's
+        Distribution(p, k, renormalise=True, where=f"apply_bounds: question '{question.id}'")
+    except DataError:
+        raise ConfigError(
+            f"apply_bounds: expected {k} finite non-negative values for '{question.id}', got {p.tolist()}."
+        ) from None
+    if not 0 <= strength <= 1:
+        raise ConfigError(f"apply_bounds: strength must be in [0, 1], got {strength}.")
+    if option_tags is not None and len(option_tags) != k:
+        raise ConfigError(f"apply_bounds: expected {k} option tag tuples, got {len(option_tags)}.")
+
+
 def apply_bounds(
     question: Question,
     distribution: np.ndarray,
@@ -78,16 +93,7 @@ def apply_bounds(
     policy = policy or OrgPolicy()
     k = question.n_options
     p = np.asarray(distribution, dtype=float)
-    try:  # any positive mass is accepted: masking rescales ``p`` itself below, so the numbers stay p's
-        Distribution(p, k, renormalise=True, where=f"apply_bounds: question '{question.id}'")
-    except DataError:
-        raise ConfigError(
-            f"apply_bounds: expected {k} finite non-negative values for '{question.id}', got {p.tolist()}."
-        ) from None
-    if not 0 <= strength <= 1:
-        raise ConfigError(f"apply_bounds: strength must be in [0, 1], got {strength}.")
-    if option_tags is not None and len(option_tags) != k:
-        raise ConfigError(f"apply_bounds: expected {k} option tag tuples, got {len(option_tags)}.")
+    _check_inputs(question, p, strength, option_tags)
     reasons: list[Reason] = []
     masked = []
     for flag in (detector or default_detector()).detect(question, option_tags):
