@@ -1,9 +1,9 @@
 """The one interface every policy follows, baselines and recorded frontier models included.
 
 As in scikit-learn: hyper-parameters are keyword-only ``__init__`` arguments that ``__init__`` only
-stores; ``fit`` checks them against the class's declared constraints, learns state (attributes
-ending in ``_``), marks the policy fitted and returns ``self``; ``predict`` refuses to run before
-``fit``. What a policy can do beyond that (``adapt``) is declared by class attributes, never probed.
+stores; ``fit`` (written once, here) checks them against the class's ``parameter_constraints``, has
+the subclass's ``_fit`` learn state (attributes ending in ``_``), marks the policy fitted and returns
+``self``; ``predict`` refuses to run before ``fit``. What a policy can do beyond that (``adapt``) is declared by class attributes, never probed.
 Policies register by name so the CLI and a saved artifact can rebuild them.
 """
 
