@@ -1,4 +1,4 @@
-"""The domain nouns: Community, Question, NormItem and Norms.
+"""The domain nouns: Community, Question, Distribution, NormItem and Norms, and ``pool``.
 
 These are plain, validated containers. Everything else in ValueMulch (importers, splits, policies,
 metrics) speaks in these types, so their invariants are checked once, here.
@@ -152,12 +152,62 @@ class NormItem:
         return (self.community, self.question.id)
 
 
-def check_distribution(values: Sequence[float] | np.ndarray, n_options: int, where: str) -> tuple[np.ndarray, bool]:
-    """Validate a distribution; return it normalised and whether renormalisation was needed.
+class Distribution:
+    """A probability distribution over a question's options, validated once, by one rule.
 
-    Non-negative mass that does not sum to one is renormalised (the caller counts it); negative,
-    NaN, infinite or all-zero mass is an error.
+    The rule: one value per option, every value finite and non-negative, and the values sum to 1
+    within ``SUM_TOLERANCE``. With ``renormalise=True`` the caller asks for any positive mass to be
+    rescaled first (``renormalised`` then says whether the sum was off by more than the tolerance,
+    so loaders can count it); without it, a sum off by more than the tolerance is an error. Every
+    check in ValueMulch that a distribution is valid (loaders, evaluation, bounds) is this one.
+
+    ``probs`` is float64: the values as given when no renormalisation was asked for (so the
+    numbers never move), else the values divided by their sum.
     """
+
+    __slots__ = ("probs", "renormalised")
+
+    def __init__(
+        self,
+        values: Sequence[float] | np.ndarray,
+        options: Question | int,
+        *,
+        renormalise: bool = False,
+        where: str = "distribution",
+    ) -> None:
+        n_options = options.n_options if isinstance(options, Question) else options
+        arr = _as_vector(values, n_options, where)
+        total = float(arr.sum())
+        if renormalise:
+            if total <= 0:
+                raise DataError(
+                    where,
+                    field="distribution",
+                    expected="some positive mass",
+                    got=arr.tolist(),
+                    fix="drop the item or give its real shares",
+                )
+            arr = arr / total
+        elif abs(total - 1.0) > SUM_TOLERANCE:
+            raise DataError(
+                where,
+                field="distribution",
+                expected=f"values summing to 1 (within {SUM_TOLERANCE:g})",
+                got=arr.tolist(),
+                fix="divide the values by their sum, or pass renormalise=True where rescaling is intended",
+            )
+        self.probs: np.ndarray = arr
+        self.renormalised: bool = renormalise and abs(total - 1.0) > SUM_TOLERANCE
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    def __repr__(self) -> str:
+        return f"Distribution({self.probs.tolist()})"
+
+
+def _as_vector(values: Sequence[float] | np.ndarray, n_options: int, where: str) -> np.ndarray:
+    """``values`` as a float64 vector of ``n_options`` finite, non-negative numbers, or a DataError."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -184,17 +234,31 @@ def check_distribution(values: Sequence[float] | np.ndarray, n_options: int, whe
         raise DataError(
             where, field="distribution", expected="non-negative mass", got=arr.tolist(), fix="shares cannot be negative"
         )
-    total = float(arr.sum())
-    if total <= 0:
-        raise DataError(
-            where,
-            field="distribution",
-            expected="some positive mass",
-            got=arr.tolist(),
-            fix="drop the item or give its real shares",
-        )
-    renormalised = abs(total - 1.0) > SUM_TOLERANCE
-    return arr / total, renormalised
+    return arr
+
+
+def check_distribution(values: Sequence[float] | np.ndarray, n_options: int, where: str) -> tuple[np.ndarray, bool]:
+    """What loaders keep of an input distribution: the normalised values and whether they needed it.
+
+    Non-negative mass that does not sum to one is renormalised (the caller counts it); negative,
+    NaN, infinite or all-zero mass is an error (``Distribution``'s rule, with renormalisation).
+    """
+    checked = Distribution(values, n_options, renormalise=True, where=where)
+    return checked.probs, checked.renormalised
+
+
+def pool(distributions: Sequence[np.ndarray], counts: Sequence[float | None] | None = None) -> np.ndarray:
+    """The population's answer from its groups' answers: their mean, weighted by respondents.
+
+    ``counts[i]`` is group i's number of respondents; a group without one (None or 0) weighs 1, and
+    so does every group when ``counts`` is None. Pooling the groups of one attribute (every age
+    band) with their counts then gives the whole population.
+    """
+    if not len(distributions):
+        raise DataError("pool", field="distributions", expected="at least one distribution", got=[], fix="pool a non-empty set")
+    weights = [c if c else 1.0 for c in counts] if counts is not None else [1.0] * len(distributions)
+    total = np.sum([w * np.asarray(d, dtype=np.float64) for d, w in zip(distributions, weights, strict=True)], axis=0)
+    return np.asarray(total / total.sum())
 
 
 @dataclass

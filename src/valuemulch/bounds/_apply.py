@@ -15,10 +15,9 @@ import numpy as np
 
 from valuemulch.bounds._detect import Detector, default_detector
 from valuemulch.bounds._org_policy import OrgPolicy
-from valuemulch.errors import ConfigError
+from valuemulch.errors import ConfigError, DataError
 from valuemulch.metrics import jsd
-from valuemulch.policies import PooledOraclePolicy
-from valuemulch.types import Norms, Question
+from valuemulch.types import Distribution, Norms, Question, pool
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,21 @@ def _shrink(target: np.ndarray, population: np.ndarray, budget: float) -> tuple[
     return (population.copy() if lo == 0 else population + lo * (target - population)), lo
 
 
+def _check_inputs(question: Question, p: np.ndarray, strength: float, option_tags: tuple[tuple[str, ...], ...] | None) -> None:
+    """Refuse inputs no bound can make sense of, with the caller's mistake named."""
+    k = question.n_options
+    try:  # any positive mass is accepted: masking rescales ``p`` itself, so the numbers stay p's
+        Distribution(p, k, renormalise=True, where=f"apply_bounds: question '{question.id}'")
+    except DataError:
+        raise ConfigError(
+            f"apply_bounds: expected {k} finite non-negative values for '{question.id}', got {p.tolist()}."
+        ) from None
+    if not 0 <= strength <= 1:
+        raise ConfigError(f"apply_bounds: strength must be in [0, 1], got {strength}.")
+    if option_tags is not None and len(option_tags) != k:
+        raise ConfigError(f"apply_bounds: expected {k} option tag tuples, got {len(option_tags)}.")
+
+
 def apply_bounds(
     question: Question,
     distribution: np.ndarray,
@@ -79,12 +93,7 @@ def apply_bounds(
     policy = policy or OrgPolicy()
     k = question.n_options
     p = np.asarray(distribution, dtype=float)
-    if p.shape != (k,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ConfigError(f"apply_bounds: expected {k} finite non-negative values for '{question.id}', got {p.tolist()}.")
-    if not 0 <= strength <= 1:
-        raise ConfigError(f"apply_bounds: strength must be in [0, 1], got {strength}.")
-    if option_tags is not None and len(option_tags) != k:
-        raise ConfigError(f"apply_bounds: expected {k} option tag tuples, got {len(option_tags)}.")
+    _check_inputs(question, p, strength, option_tags)
     reasons: list[Reason] = []
     masked = []
     for flag in (detector or default_detector()).detect(question, option_tags):
@@ -139,9 +148,9 @@ def apply_bounds(
 
 
 def population_answers(norms: Norms) -> dict[str, np.ndarray]:
-    """Each question's population answer: the pooled-population reference's pooling (by respondents when known)."""
-    pooled = PooledOraclePolicy().fit(norms)
-    return {qid: pooled.pooled("", q) for qid, q in norms.questions.items()}
+    """Each question's population answer: its communities' answers pooled by respondents (``pool``)."""
+    by_question = norms.by_question()
+    return {qid: pool([i.distribution for i in by_question[qid]], [i.n for i in by_question[qid]]) for qid in norms.questions}
 
 
 def audit(norms: Norms, policy: OrgPolicy | None = None) -> list[dict[str, Any]]:

@@ -116,7 +116,8 @@ def _difference(a: ItemScores, b: ItemScores, metric: str, n_boot: int, seed: in
 
 
 def model_communities(policy: Policy, testbed: Testbed) -> list[str]:
-    return list(getattr(policy, "communities_", testbed.seen))
+    known = policy.known_communities()
+    return list(testbed.seen if known is None else known)
 
 
 def model_population(policy: Policy, communities: Sequence[str], questions: Sequence[Question]) -> list[np.ndarray]:
@@ -232,14 +233,14 @@ def _bounds(policy: Policy, communities: Sequence[str], testbed: Testbed, seen_t
 def _unseen(model_dir: Path, testbed: Testbed, config: CertifyConfig) -> dict[str, Any] | None:
     """Onboard each held-out community from ``adapt_k`` train-split answers, then score its test items."""
     policy = Policy.load(model_dir)
-    if not hasattr(policy, "adapt") or not testbed.unseen:
+    if not policy.supports_adapt or not testbed.unseen:
         return None
     train, test = testbed.items("train", "unseen"), testbed.items(config.split, "unseen")  # type: ignore[arg-type]
     parts = []
     for seed in config.adapt_seeds:
         adapted = Policy.load(model_dir)
         for community in testbed.unseen:
-            adapted.adapt(community, train, k=config.adapt_k, seed=seed)  # type: ignore[attr-defined]
+            adapted.adapt(community, train, k=config.adapt_k, seed=seed)
         parts.append(score_policy(adapted, test, refusals=config.refusals))  # type: ignore[arg-type]
     scores = ItemScores(
         [k for p in parts for k in p.keys],

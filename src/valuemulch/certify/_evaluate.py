@@ -13,14 +13,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from valuemulch.errors import DataError
 from valuemulch.metrics import METRICS, Summary, paired_bootstrap, score_items, summarise
 from valuemulch.policies import Policy
-from valuemulch.types import NormItem, Norms
+from valuemulch.types import Distribution, NormItem, Norms
 
 #: The metrics every report leads with; the rest are computed and stored too.
 HEADLINE = ("one_minus_jsd", "representativeness", "tv")
 Refusals = Literal["keep", "drop"]
-VALID_ATOL = 1e-6
 
 
 @dataclass
@@ -39,13 +39,13 @@ class ItemScores:
 
 def _check_prediction(policy: Policy, item: NormItem, p: np.ndarray) -> np.ndarray:
     """A policy that returns an invalid distribution has a bug; say which and where."""
-    p = np.asarray(p, dtype=float)
-    if p.shape != (item.question.n_options,) or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1) > VALID_ATOL:
+    try:
+        return Distribution(p, item.question).probs
+    except DataError:
         raise ValueError(
-            f"policy '{policy.name}' returned an invalid distribution for {item.key}: {p.tolist()} "
+            f"policy '{policy.name}' returned an invalid distribution for {item.key}: {np.asarray(p).tolist()} "
             f"(expected {item.question.n_options} finite non-negative values summing to 1)"
-        )
-    return p
+        ) from None
 
 
 def _drop_refusals(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from valuemulch.policies._base import Policy, Progress, build, policy_class, policy_names, register
+from valuemulch.policies._base import Policy, Progress, Rng, build, policy_class, policy_names, register
 from valuemulch.policies._baselines import (
     MajorityPolicy,
     NoiseCeilingPolicy,
@@ -31,6 +31,7 @@ __all__ = [
     "PositionPriorPolicy",
     "Progress",
     "RecordedPolicy",
+    "Rng",
     "UniformPolicy",
     "build",
     "make_policy",

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
 from valuemulch.errors import DataError
-from valuemulch.policies._base import Policy, register
-from valuemulch.types import Norms, Question, normalise_text
+from valuemulch.policies._base import BOOLEAN, SEED, Constraint, Policy, Progress, Rng, register
+from valuemulch.types import Norms, Question, normalise_text, pool
 
 
 @register
@@ -29,9 +29,8 @@ class UniformPolicy(Policy):
     def __init__(self) -> None:
         pass
 
-    def fit(self, norms: Norms) -> Self:
-        self.fitted_ = True
-        return self
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
+        """Nothing to learn: the answer depends on the number of options alone."""
 
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
         self.check_fitted()
@@ -55,12 +54,13 @@ class PositionPriorPolicy(Policy):
     name = "position-prior"
     description = "Mean share of each option position (for questions with as many options) on train questions, per community."
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"per_community": BOOLEAN}
+
     def __init__(self, *, per_community: bool = True) -> None:
         self.per_community = per_community
 
-    def fit(self, norms: Norms) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
         self.means_ = _position_means(norms)
-        return self
 
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
         self.check_fitted()
@@ -80,10 +80,12 @@ class OptionTextPriorPolicy(Policy):
     name = "option-text-prior"
     description = "Mean share an option's text ('Refused', 'Somewhat agree') got on train questions, per community; position prior for unseen texts."
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"per_community": BOOLEAN}
+
     def __init__(self, *, per_community: bool = True) -> None:
         self.per_community = per_community
 
-    def fit(self, norms: Norms) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
         sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for item in norms:
@@ -94,15 +96,14 @@ class OptionTextPriorPolicy(Policy):
                     counts[who][text] += 1
         self.shares_ = {who: {t: sums[who][t] / counts[who][t] for t in sums[who]} for who in sums}
         self.positions_ = PositionPriorPolicy(per_community=self.per_community).fit(norms)
-        return self
 
     def state(self) -> dict[str, Any]:
         return {"shares_": self.shares_, "positions_": self.positions_.state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.shares_ = state["shares_"]
-        self.positions_ = PositionPriorPolicy(per_community=self.per_community)
-        self.positions_.set_state(state["positions_"])
+        positions = PositionPriorPolicy(per_community=self.per_community)
+        positions.set_state(state["positions_"])
+        super().set_state({"shares_": state["shares_"], "positions_": positions})
 
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
         self.check_fitted()
@@ -124,19 +125,19 @@ class _PooledReference(Policy):
     """Shared fitting for references that read each question's population answer."""
 
     oracle = True
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"leave_out_self": BOOLEAN}
 
     def __init__(self, *, leave_out_self: bool = False) -> None:
         self.leave_out_self = leave_out_self
 
-    def fit(self, norms: Norms) -> Self:
-        # Weight by respondents when known: pooling the groups of any attribute then gives the
-        # population; without counts every community weighs the same.
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
+        # Stored weighted by respondents (when known), as ``pool`` weighs them, so that leaving one
+        # community out is a sum of the rest.
         mass: dict[str, dict[str, list[float]]] = defaultdict(dict)
         for item in norms:
             w = item.n if item.n else 1.0
             mass[item.question.id][item.community] = (w * item.distribution).tolist()
         self.mass_ = dict(mass)
-        return self
 
     def covers(self, community: str, question: Question) -> bool:
         by_c = self.mass_.get(question.id, {}) if self.is_fitted() else {}
@@ -153,9 +154,7 @@ class _PooledReference(Policy):
                 got=q.id,
                 fix="fit it on the evaluated norms",
             )
-        rows = [np.asarray(v) for c, v in by_c.items() if not (self.leave_out_self and c == community)]
-        total = np.sum(rows, axis=0)
-        return total / total.sum()
+        return pool([np.asarray(v) for c, v in by_c.items() if not (self.leave_out_self and c == community)])
 
 
 @register
@@ -187,13 +186,15 @@ class NoiseCeilingPolicy(Policy):
     name = "noise-ceiling"
     description = "REFERENCE: a multinomial resample of the survey at its own size: the agreement sampling noise allows."
     oracle = True
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"seed": SEED}
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
 
-    def fit(self, norms: Norms) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
+        # Fitting draws nothing: the resample is drawn at predict time from one stream per item,
+        # keyed by the ``seed`` parameter, so ``rng`` has nothing to seed.
         self.items_ = {f"{i.community}\x1f{i.question.id}": [i.distribution.tolist(), i.n] for i in norms if i.n}
-        return self
 
     def covers(self, community: str, question: Question) -> bool:
         return self.is_fitted() and f"{community}\x1f{question.id}" in self.items_

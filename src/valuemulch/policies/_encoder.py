@@ -11,10 +11,9 @@ with a pull towards the mean community so that five answers cannot run away with
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from torch import nn
 
 from valuemulch.backbones import ENCODER_HELP, EmbeddingCache, make_encoder
 from valuemulch.errors import ConfigError
-from valuemulch.policies._base import Policy, Progress, register
+from valuemulch.policies._base import BOOLEAN, SEED, TEXT, Constraint, Policy, Progress, Rng, integer, real, register, seed_from
 from valuemulch.policies._baselines import OptionTextPriorPolicy
 from valuemulch.types import NormItem, Norms, Question
 
@@ -100,13 +99,6 @@ def _kl(target: torch.Tensor, log_pred: torch.Tensor, weight: torch.Tensor) -> t
     return (per_item * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def _seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
 def _targets(
     norms: Sequence[NormItem], question_ids: list[str], communities: list[str], k_max: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +120,23 @@ class EncoderPolicy(Policy):
 
     name = "encoder"
     description = "Frozen sentence encoder + community-conditioned option scorer trained with KL (CPU default); supports adapt."
+    supports_adapt = True
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "encoder": TEXT,
+        "joint": BOOLEAN,
+        "prior_offset": BOOLEAN,
+        "hidden": integer(1),
+        "community_dim": integer(1),
+        "dropout": real(at_least=0, below=1),
+        "epochs": integer(1),
+        "batch_questions": integer(1),
+        "lr": real(above=0),
+        "weight_decay": real(at_least=0),
+        "adapt_steps": integer(0),
+        "adapt_lr": real(above=0),
+        "adapt_prior": real(at_least=0),
+        "seed": SEED,
+    }
 
     def __init__(
         self,
@@ -161,26 +170,8 @@ class EncoderPolicy(Policy):
         self.adapt_lr = adapt_lr
         self.adapt_prior = adapt_prior
         self.seed = seed
-        self._check_params()
         self._net: _Scorer | None = None
         self._cache: EmbeddingCache | None = None
-
-    def _check_params(self) -> None:
-        positive = {
-            "hidden": self.hidden,
-            "community_dim": self.community_dim,
-            "epochs": self.epochs,
-            "batch_questions": self.batch_questions,
-            "lr": self.lr,
-            "adapt_lr": self.adapt_lr,
-        }
-        bad = {k: v for k, v in positive.items() if not v > 0}
-        if bad:
-            raise ConfigError(f"encoder policy: {bad} must be > 0.")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"encoder policy: dropout must be in [0, 1), got {self.dropout}.")
-        if min(self.adapt_steps, self.adapt_prior, self.weight_decay) < 0:
-            raise ConfigError("encoder policy: adapt_steps, adapt_prior and weight_decay must be >= 0.")
 
     # -- features ---------------------------------------------------------------------------
     @property
@@ -234,10 +225,18 @@ class EncoderPolicy(Policy):
         return torch.from_numpy(offset)
 
     # -- training ---------------------------------------------------------------------------
-    def fit(self, norms: Norms, *, progress: Progress | None = None) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
         if not len(norms):
             raise ConfigError("encoder policy: fit needs at least one item; the norms given are empty.")
-        generator = _seed_everything(self.seed)
+        seed = seed_from(rng, self.seed)
+        # Initialisation and dropout (and loading the encoder) draw from torch's global CPU generator,
+        # which nn.Linear and nn.Dropout take no argument for: fork_rng gives this fit its own, seeded,
+        # and puts the caller's state back afterwards, so nothing global is seeded or consumed.
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            self._train(norms, torch.Generator().manual_seed(seed), progress)
+
+    def _train(self, norms: Norms, generator: torch.Generator, progress: Progress | None) -> None:
         questions = sorted(norms.questions.values(), key=lambda q: q.id)
         communities = norms.communities
         k_max = max(q.n_options for q in questions)
@@ -270,7 +269,6 @@ class EncoderPolicy(Policy):
         self.adapted_: dict[str, dict[str, Any]] = {}
         self.encoder_id_ = self.embeddings.encoder.id
         self.train_loss_ = losses
-        return self
 
     # -- onboarding -------------------------------------------------------------------------
     def adapt(self, community: str, norms: Norms, *, k: int = 20, seed: int = 0, progress: Progress | None = None) -> Self:
@@ -296,7 +294,7 @@ class EncoderPolicy(Policy):
             raise ConfigError(f"--k must be between 1 and {len(own)} (the answered questions of '{community}'), got {k}.")
         rng = np.random.default_rng(seed)
         chosen = [own[i] for i in sorted(rng.choice(len(own), size=k, replace=False))]
-        _seed_everything(seed)
+        # Nothing below draws random numbers (the net is in eval mode; Adam is deterministic).
         questions = [i.question for i in chosen]
         x, mask = self._features(questions)
         offset = self._offset(questions, [community], x.shape[1])
@@ -331,6 +329,10 @@ class EncoderPolicy(Policy):
         if self._net is None:
             raise ConfigError("encoder policy: the state is set but the weights are missing; load it with Policy.load(DIR).")
         return self._net
+
+    def known_communities(self) -> list[str]:
+        self.check_fitted()
+        return list(self.communities_)
 
     def covers(self, community: str, question: Question) -> bool:
         return self.uncovered_reason(community, question) is None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
 from valuemulch.data._recorded import RecordedRun, load_recorded
 from valuemulch.errors import DataError
-from valuemulch.policies._base import Policy, register
+from valuemulch.policies._base import TEXT, Constraint, Policy, Progress, Rng, register
 from valuemulch.types import Norms, Question
 
 PREFIX = "recorded:"
@@ -26,6 +26,7 @@ class RecordedPolicy(Policy):
 
     name = "recorded"
     description = "Recorded frontier-LLM outputs (Meister et al. 2024; DeepSeek log-probs) on the items they cover."
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"run": TEXT, "data_root": TEXT}
 
     def __init__(self, *, run: str, data_root: str) -> None:
         self.run = run
@@ -35,15 +36,14 @@ class RecordedPolicy(Policy):
     def label(self) -> str:
         return f"{PREFIX}{self.run.removeprefix(PREFIX)}"
 
-    def fit(self, norms: Norms | None = None) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
         self.run_: RecordedRun = load_recorded(Path(self.data_root), self.run)
-        return self
 
     def state(self) -> dict[str, Any]:
         return {}  # reloaded from the data files, which the certificate hashes
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.fit()
+        super().set_state({"run_": load_recorded(Path(self.data_root), self.run)})
 
     def covers(self, community: str, question: Question) -> bool:
         return self.is_fitted() and self.run_.covers(community, question.id)

@@ -130,7 +130,7 @@ def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy
     if certificate is not None:
         _check_files(model_dir, certificate)
     policy = Policy.load(model_dir)
-    communities = list(getattr(policy, "communities_", []))
+    communities = list(policy.known_communities() or [])
     if not communities:
         raise ConfigError(f"{model_dir}: this policy has no communities to answer for.")
     return Deployment(

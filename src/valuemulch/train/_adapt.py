@@ -24,13 +24,12 @@ def adapt(
 ) -> Trained:
     """Onboard ``community`` into the saved model from ``k`` of its answers in ``norms``."""
     policy = Policy.load(model_dir)
-    adapt_fn = getattr(policy, "adapt", None)
-    if adapt_fn is None:
+    if not policy.supports_adapt:
         raise ConfigError(
             f"Policy '{policy.name}' cannot onboard new communities; train an `encoder` policy to use `valuemulch adapt`."
         )
     start = time.perf_counter()
-    adapt_fn(community, norms, k=k, seed=seed, progress=progress)
+    policy.adapt(community, norms, k=k, seed=seed, progress=progress)
     seconds = time.perf_counter() - start
     provenance = Policy.read_provenance(model_dir)
     used = policy.adapted_[community]["questions"]  # type: ignore[attr-defined]

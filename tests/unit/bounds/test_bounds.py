@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from valuemulch.bounds import Detector, OrgPolicy, apply_bounds, catalogue, load_org_policy, rule_redlines
+import valuemulch.bounds as bounds_package
+from valuemulch.bounds import Detector, OrgPolicy, apply_bounds, catalogue, load_org_policy, population_answers, rule_redlines
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import jsd
-from valuemulch.types import Question
+from valuemulch.types import NormItem, Norms, Question
 
 MULCH = Question(
     "satire",
@@ -145,3 +147,36 @@ def test_yaml_policy_files_and_wrong_suffix(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("max_divergence: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_org_policy(tmp_path / "bad.yaml")
+
+
+def test_any_positive_mass_is_accepted_and_anything_else_is_refused_by_the_one_rule() -> None:
+    scaled = apply_bounds(PEW, np.array([2.0, 1.0, 1.0]), "X", detector=RULES)
+    assert scaled.distribution is not None
+    np.testing.assert_allclose(scaled.distribution, [0.5, 0.25, 0.25])
+    for bad in ([0.0, 0.0, 0.0], [0.5, 0.6, -0.1], [0.5, 0.5], [0.5, float("inf"), 0.0]):
+        with pytest.raises(ConfigError, match="expected 3 finite non-negative values"):
+            apply_bounds(PEW, np.array(bad), "X", detector=RULES)
+
+
+def test_population_answers_pool_like_the_pooled_oracle_without_importing_policies() -> None:
+    from valuemulch.policies import PooledOraclePolicy
+
+    rng = np.random.default_rng(0)
+    q2 = Question("q2", "Another question?", ("Yes", "No", "Maybe"))
+    norms = Norms(
+        [
+            NormItem(c, q, rng.dirichlet(np.ones(q.n_options)), n)
+            for q in (PEW, q2)
+            for c, n in (("A:x", 120.0), ("A:y", None), ("B:z", 37.0))
+        ]
+    )
+    oracle = PooledOraclePolicy().fit(norms)
+    population = population_answers(norms)
+    assert list(population) == ["pew", "q2"]
+    for q in (PEW, q2):
+        assert population[q.id].tobytes() == oracle.predict("anyone", [q])[0].tobytes()  # bit for bit
+    for path in (Path(bounds_package.__file__).parent).glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith("valuemulch.policies")], path.name

@@ -109,11 +109,12 @@ def test_adapt_errors_say_what_to_do(small) -> None:  # type: ignore[no-untyped-
         policy.adapt("AGE:18-29", renamed, k=20)
 
 
-def test_bad_hyper_parameters_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="must be > 0"):
-        EncoderPolicy(epochs=0)
-    with pytest.raises(ConfigError, match="dropout"):
-        EncoderPolicy(dropout=1.5)
+def test_bad_hyper_parameters_are_config_errors_at_fit() -> None:
+    unchecked = EncoderPolicy(epochs=0)  # as in scikit-learn, __init__ only stores
+    with pytest.raises(ConfigError, match=r"The 'epochs' parameter of EncoderPolicy must be an integer >= 1; got 0\."):
+        unchecked.fit(Norms())
+    with pytest.raises(ConfigError, match=r"'dropout' parameter of EncoderPolicy must be a number >= 0 and < 1; got 1\.5"):
+        EncoderPolicy(dropout=1.5).fit(Norms())
 
 
 def test_embedding_cache_is_keyed_by_encoder_and_text(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from valuemulch.policies import build
 from valuemulch.policies._lm._extract import letter_distribution, parse_letter, parse_verbalized, sampled_distribution
 from valuemulch.policies._lm._permute import average_orders, option_orders, permute, unpermute
 from valuemulch.policies._lm._prompts import build_prompt, option_letters, persona
-from valuemulch.types import Question
+from valuemulch.types import Norms, Question
 
 US32 = [
     *("AGE:18-29", "AGE:30-49", "AGE:50-64", "AGE:65+", "CREGION:Midwest", "CREGION:Northeast", "CREGION:South"),
@@ -237,13 +237,14 @@ def test_averaging_orders_cancels_letter_bias() -> None:
         ({"steering": "bio"}, "'steering'"),
         ({"on_parse_error": "ignore"}, "'on_parse_error'"),
         ({"permutations": 0}, "'permutations' parameter of LMPolicy must be an integer >= 1"),
-        ({"temperature": 0.0}, "temperature > 0"),
+        ({"temperature": 0.0}, "'temperature' parameter of LMPolicy must be a number > 0; got 0.0"),
         ({"lora_steps": 5, "base_url": "http://127.0.0.1:1/v1"}, "LoRA fine-tuning needs local weights"),
     ],
 )
 def test_bad_parameters_say_what_is_allowed(params: dict[str, object], needle: str) -> None:
+    policy = build("lm", **params)  # __init__ only stores; fit checks, before it loads anything
     with pytest.raises(ConfigError) as err:
-        build("lm", **params)
+        policy.fit(Norms())
     assert needle in str(err.value)
 
 

@@ -32,8 +32,15 @@ def new_adapter(lm: HFCausalLM, *, rank: int, seed: int) -> HFCausalLM:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-    with torch.random.fork_rng(devices=[lm.device] if lm.device.startswith("cuda") else []):
-        torch.manual_seed(seed)
+    # peft initialises the adapter from torch's global generator of the model's device and takes no
+    # generator: fork_rng lends it one seeded with ``seed`` (only that device's, as torch.manual_seed
+    # would seed it) and puts the caller's state back afterwards.
+    cuda = [lm.device] if lm.device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for device in cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         model = get_peft_model(copy.deepcopy(lm.model), config)
     model.eval()
     return HFCausalLM(model, lm.tokenizer, lm.device, lm.id, batch_size=lm.batch_size)

@@ -6,13 +6,26 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
 from valuemulch.backbones._causal_lm import SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
 from valuemulch.errors import ConfigError, OutputParseError
-from valuemulch.policies._base import Policy, Progress, register
+from valuemulch.policies._base import (
+    OPTIONAL_TEXT,
+    SEED,
+    TEXT,
+    Constraint,
+    Policy,
+    Progress,
+    Rng,
+    integer,
+    one_of,
+    real,
+    register,
+    seed_from,
+)
 from valuemulch.policies._lm._extract import letter_distribution, parse_verbalized, sampled_distribution
 from valuemulch.policies._lm._lora import Example, load_adapter, new_adapter, train_lora
 from valuemulch.policies._lm._permute import Order, average_orders, option_orders, permute
@@ -58,6 +71,26 @@ class LMPolicy(Policy):
 
     name = "lm"
     description = "A real LLM (SmolLM2 offline, any HF causal LM, or an OpenAI-compatible endpoint) steered by persona; log-prob, verbalized or sampled; optional LoRA fine-tuning."
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "model": TEXT,
+        "base_url": OPTIONAL_TEXT,
+        "api_key_env": TEXT,
+        "method": one_of(*METHODS),
+        "steering": one_of(*STEERINGS),
+        "permutations": integer(1),
+        "n_samples": integer(1),
+        "temperature": real(above=0),
+        "sample_alpha": real(at_least=0),
+        "batch_size": integer(1),
+        "lora_steps": integer(0),
+        "lora_rank": integer(1),
+        "lora_lr": real(above=0),
+        "lora_batch_size": integer(1),
+        "lora_max_items": integer(1),
+        "device": TEXT,
+        "seed": SEED,
+        "on_parse_error": one_of("raise", "uniform"),
+    }
 
     def __init__(
         self,
@@ -99,25 +132,10 @@ class LMPolicy(Policy):
         self.device = device
         self.seed = seed
         self.on_parse_error = on_parse_error
-        self._check_params()
         self._lm: CausalLM | None = None  # the backend; with an adapter once LoRA-fitted or loaded
 
-    def _check_params(self) -> None:
-        choices = {"method": METHODS, "steering": STEERINGS, "on_parse_error": ("raise", "uniform")}
-        for field, allowed in choices.items():
-            if getattr(self, field) not in allowed:
-                raise ConfigError(
-                    f"The '{field}' parameter of LMPolicy must be one of {list(allowed)}; got {getattr(self, field)!r}."
-                )
-        positive = ("permutations", "n_samples", "batch_size", "lora_rank", "lora_batch_size", "lora_max_items")
-        for field in positive:
-            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
-                raise ConfigError(f"The '{field}' parameter of LMPolicy must be an integer >= 1; got {getattr(self, field)!r}.")
-        if self.lora_steps < 0 or self.temperature <= 0 or self.sample_alpha < 0 or self.lora_lr <= 0:
-            raise ConfigError(
-                "LMPolicy needs lora_steps >= 0, temperature > 0, sample_alpha >= 0 and lora_lr > 0; got "
-                f"lora_steps={self.lora_steps}, temperature={self.temperature}, sample_alpha={self.sample_alpha}, lora_lr={self.lora_lr}."
-            )
+    def _validate_params(self) -> None:
+        super()._validate_params()
         if self.lora_steps and self.base_url:
             raise ConfigError("LoRA fine-tuning needs local weights; drop base_url or set lora_steps=0 for an endpoint.")
 
@@ -136,11 +154,13 @@ class LMPolicy(Policy):
         return HFCausalLM.load(self.model, self.device, batch_size=self.batch_size)
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, norms: Norms, *, progress: Progress | None = None) -> Self:
+    def _fit(self, norms: Norms, *, progress: Progress | None, rng: Rng) -> None:
         """Record the communities; with ``lora_steps > 0``, fine-tune an adapter on (a sample of) the norms.
 
         Every (item, option order) is one training example, so the adapter also learns not to prefer
-        letters. ``progress(step, lora_steps)`` reports training.
+        letters. ``progress(step, lora_steps)`` reports training. ``rng`` seeds what fitting draws (the
+        item sample, the adapter's initialisation, the batches); sampled answers at predict time are
+        seeded per prompt by the ``seed`` parameter.
         """
         self._lm = None
         self.communities_ = norms.communities
@@ -151,10 +171,11 @@ class LMPolicy(Policy):
         if self.lora_steps:
             if not len(norms):
                 raise ConfigError("LMPolicy with lora_steps > 0 needs training norms; got none. Fit on a non-empty split.")
-            rng = np.random.default_rng(self.seed)
+            seed = seed_from(rng, self.seed)
+            sample = np.random.default_rng(seed)
             items = list(norms)
             if len(items) > self.lora_max_items:
-                items = [items[i] for i in sorted(rng.choice(len(items), self.lora_max_items, replace=False))]
+                items = [items[i] for i in sorted(sample.choice(len(items), self.lora_max_items, replace=False))]
             # The adapter learns the letter distribution under the logprobs prompt, whatever the method;
             # the verbalized and sampled methods then read the same adapted model.
             examples = [
@@ -165,18 +186,21 @@ class LMPolicy(Policy):
                 for item in items
                 for order in self._orders(item.question)
             ]
-            lm = new_adapter(self._local(), rank=self.lora_rank, seed=self.seed)
+            lm = new_adapter(self._local(), rank=self.lora_rank, seed=seed)
             self.lora_losses_ = train_lora(
                 lm,
                 examples,
                 steps=self.lora_steps,
                 lr=self.lora_lr,
                 batch_size=self.lora_batch_size,
-                seed=self.seed,
+                seed=seed,
                 progress=progress,
             )
             self._lm = lm
-        return self
+
+    def known_communities(self) -> list[str]:
+        self.check_fitted()
+        return list(self.communities_)
 
     def save_files(self, directory: Path) -> None:
         if isinstance(self._lm, HFCausalLM) and self.lora_steps:
