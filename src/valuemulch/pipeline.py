@@ -1,4 +1,5 @@
-"""The main job: train a policy on a testbed, certify it, and register it for deployment.
+"""The main job: train a policy on a testbed, certify it, and register it for deployment; and the
+shorter chains `valuemulch train` and `adapt` run (fit, save, check).
 
 Each step is the same function the individual commands call; this module only chains them and
 decides where things go under ``--out``.
@@ -12,15 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from valuemulch.certify import evaluate
 from valuemulch.certify._certificate import CertifyConfig
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, certify
 from valuemulch.certify._signing import default_key_dir, init_keys
-from valuemulch.data import load_testbed
+from valuemulch.data import Testbed, load_testbed
 from valuemulch.deploy import Entry, Registry
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Progress
-from valuemulch.training import train
+from valuemulch.training import Trained, adapt, train
+from valuemulch.types import Norms
+
+#: What `train_and_save` reports on the dev split: the first check of a fresh model.
+DEV_METRICS = ("one_minus_jsd", "representativeness", "tv")
 
 
 @dataclass
@@ -69,3 +75,50 @@ def run_pipeline(
     entry = (registry or Registry()).register(written.directory / CERTIFICATE)
     seconds["total"] = time.perf_counter() - t0
     return PipelineResult(model_dir, written.certificate, written.directory / CERTIFICATE, entry, seconds, new_key)
+
+
+@dataclass
+class SavedModel:
+    """A trained or adapted policy as written to disk; ``dev`` holds its dev-split means (train only)."""
+
+    path: Path
+    trained: Trained
+    dev: dict[str, float | None]
+
+
+def train_and_save(
+    policy: str,
+    testbed: Testbed,
+    out: Path,
+    *,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    extra: Norms | None = None,
+    extra_source: str = "",
+    progress: Progress | None = None,
+) -> SavedModel:
+    """Train ``policy`` on the testbed (see `train`: ``extra`` holds the organisation's own
+    communities), save it to ``out`` and score it on the dev split. The dev scores use 200
+    resamples, seed 0: a quick look, not a certificate.
+    """
+    trained = train(policy, testbed, seed=seed, params=params, progress=progress, extra=extra, extra_source=extra_source)
+    path = trained.policy.save(out, provenance=trained.provenance)
+    dev = evaluate(trained.policy, testbed.items("dev", "seen"), n_boot=200, seed=0)
+    return SavedModel(path, trained, {m: dev.summaries[m].mean for m in DEV_METRICS})
+
+
+def adapt_and_save(
+    model_dir: Path,
+    community: str,
+    answers: tuple[str, Norms],
+    out: Path,
+    *,
+    k: int = 20,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SavedModel:
+    """Onboard ``community`` into the saved model from ``k`` of its ``answers`` (``(source, norms)``,
+    as `norms_or_testbed` returns them) and save the result to ``out``; the base model stays as it was."""
+    source, norms = answers
+    trained = adapt(model_dir, community, norms, k=k, seed=seed, source=source, progress=progress)
+    return SavedModel(trained.policy.save(out, provenance=trained.provenance), trained, {})
