@@ -11,7 +11,7 @@ from valuemulch.cli._errors import user_errors
 from valuemulch.cli._options import POLICY_HELP, TESTBED_HELP, DataOpt, JsonOpt
 from valuemulch.cli._output import console, fmt, print_json, print_verdict, progress_bar
 from valuemulch.data import load_testbed, norms_or_testbed, read_norms, resolve_data_root
-from valuemulch.pipeline import adapt_and_save, run_pipeline, train_and_save
+from valuemulch.pipeline import SavedModel, adapt_and_save, run_pipeline, train_and_save
 from valuemulch.policies import parse_params
 
 
@@ -38,18 +38,23 @@ def train_cmd(
             policy, tb, out, seed=seed, params=params, extra=extra, extra_source=str(add_norms or ""),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-    trained, path = saved.trained, saved.path
+    trained = saved.trained
     summary = {
-        "model": str(path), "policy": policy, "testbed": testbed, "seed": trained.provenance["seed"],
+        "model": str(saved.path), "policy": policy, "testbed": testbed, "seed": trained.provenance["seed"],
         "items": trained.items, "questions": trained.questions, "communities": len(trained.communities),
         "fit_seconds": round(trained.seconds, 1), "dev": saved.dev,
     }  # fmt: skip
     if as_json:
         print_json(summary)
-        return
+    else:
+        _print_trained(saved, policy, testbed)
+
+
+def _print_trained(saved: SavedModel, policy: str, testbed: str) -> None:
+    trained, path = saved.trained, saved.path
     console.print(
         f"trained [bold]{policy}[/] on {testbed}: {trained.items} items, {trained.questions} questions, "
-        f"{len(trained.communities)} communities, seed {summary['seed']}, {trained.seconds:.1f} s"
+        f"{len(trained.communities)} communities, seed {trained.provenance['seed']}, {trained.seconds:.1f} s"
     )
     console.print(
         "dev split: " + ", ".join(f"{m} {fmt(v)}" for m, v in saved.dev.items())
