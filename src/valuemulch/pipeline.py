@@ -110,15 +110,15 @@ def train_and_save(
 def adapt_and_save(
     model_dir: Path,
     community: str,
-    answers: tuple[str, Norms],
+    norms: Norms,
     out: Path,
     *,
+    source: str = "",
     k: int = 20,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> SavedModel:
-    """Onboard ``community`` into the saved model from ``k`` of its ``answers`` (``(source, norms)``,
-    as `norms_or_testbed` returns them) and save the result to ``out``; the base model stays as it was."""
-    source, norms = answers
+    """Onboard ``community`` into the saved model from ``k`` of its answers in ``norms`` (see `adapt`;
+    ``source`` says where they came from) and save the result to ``out``; the base model stays as it was."""
     trained = adapt(model_dir, community, norms, k=k, seed=seed, source=source, progress=progress)
     return SavedModel(trained.policy.save(out, provenance=trained.provenance), trained, {})

@@ -77,11 +77,13 @@ def adapt_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Onboard a new community from k of its answered questions, without retraining the rest."""
-    answers = norms_or_testbed(norms, testbed, data, split="train")
+    source, answers = norms_or_testbed(norms, testbed, data, split="train")
     with progress_bar(f"adapting to {community}") as bar:
         task = bar.add_task("adapt", total=None)
-        progress = lambda d, t: bar.update(task, completed=d, total=t)  # noqa: E731
-        saved = adapt_and_save(model, community, answers, out, k=k, seed=seed, progress=progress)
+        saved = adapt_and_save(
+            model, community, answers, out, source=source, k=k, seed=seed,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )  # fmt: skip
     used = saved.trained.provenance["adapted"][-1]["questions"]
     if as_json:
         print_json({"model": str(saved.path), "community": community, "k": k, "seed": seed, "questions": used})
