@@ -6,6 +6,7 @@ from valuemulch.data._globalopinionqa import download_global_opinions, read_goqa
 from valuemulch.data._load import DATA_ENV, read_norms, resolve_data_root
 from valuemulch.data._opinionqa import read_opinionqa
 from valuemulch.data._recorded import RecordedRun, frontier_targets, list_recorded, load_recorded
+from valuemulch.data._sources import norms_or_testbed, write_norms
 from valuemulch.data._testbeds import SPLITS, TESTBEDS, Split, Testbed, load_testbed, split_of_text
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "list_recorded",
     "load_recorded",
     "load_testbed",
+    "norms_or_testbed",
     "read_csv",
     "read_goqa_csv",
     "read_goqa_json",
@@ -31,4 +33,5 @@ __all__ = [
     "user_cache_dir",
     "write_csv",
     "write_jsonl",
+    "write_norms",
 ]

@@ -15,7 +15,9 @@ from valuemulch.policies._baselines import (
     UniformPolicy,
 )
 from valuemulch.policies._encoder import EncoderPolicy
+from valuemulch.policies._listing import describe_policies
 from valuemulch.policies._lm import LMPolicy
+from valuemulch.policies._params import parse_params
 from valuemulch.policies._recorded import PREFIX as RECORDED_PREFIX
 from valuemulch.policies._recorded import RecordedPolicy
 
@@ -34,7 +36,9 @@ __all__ = [
     "Rng",
     "UniformPolicy",
     "build",
+    "describe_policies",
     "make_policy",
+    "parse_params",
     "policy_class",
     "policy_names",
     "register",

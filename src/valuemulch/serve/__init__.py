@@ -3,6 +3,7 @@
 The app itself is `valuemulch.serve.app.create_app` (not imported here, so that commands that only
 read the registry do not load the web framework)."""
 
+from valuemulch.serve._admin_key import create_admin_key, read_admin_key_hash
 from valuemulch.serve._audit import AuditLog, ChainReport, Record, request_hash, verify_chain
 from valuemulch.serve._deployment import Deployment, LiveDeployment, load_deployment
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
@@ -16,7 +17,9 @@ __all__ = [
     "Record",
     "Registry",
     "checked_certificate",
+    "create_admin_key",
     "load_deployment",
+    "read_admin_key_hash",
     "request_hash",
     "signed_verdict",
     "verify_chain",

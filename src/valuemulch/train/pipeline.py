@@ -1,4 +1,5 @@
-"""The main job: train a policy on a testbed, certify it, and register it for deployment.
+"""The main job: train a policy on a testbed, certify it, and register it for deployment; and the
+shorter chains `valuemulch train` and `adapt` run (fit, save, check).
 
 Each step is the same function the individual commands call; this module only chains them and
 decides where things go under ``--out``.
@@ -12,15 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from valuemulch.certify import evaluate
 from valuemulch.certify._certificate import CertifyConfig
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, certify
 from valuemulch.certify._signing import default_key_dir, init_keys
-from valuemulch.data import load_testbed
+from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Progress
 from valuemulch.serve import Entry, Registry
-from valuemulch.train._methods import make_config, train
+from valuemulch.train import TrainConfig, Trained, adapt, make_config, train
+from valuemulch.types import Norms
+
+#: What `train_and_save` reports on the dev split: the first check of a fresh model.
+DEV_METRICS = ("one_minus_jsd", "representativeness", "tv")
 
 
 @dataclass
@@ -70,3 +76,41 @@ def run_pipeline(
     entry = (registry or Registry()).register(written.directory / CERTIFICATE)
     seconds["total"] = time.perf_counter() - t0
     return PipelineResult(model_dir, written.certificate, written.directory / CERTIFICATE, entry, seconds, new_key)
+
+
+@dataclass
+class SavedModel:
+    """A trained or adapted policy as written to disk; ``dev`` holds its dev-split means (train only)."""
+
+    path: Path
+    trained: Trained
+    dev: dict[str, float | None]
+
+
+def train_and_save(config: TrainConfig, testbed: Testbed, *, progress: Progress | None = None) -> SavedModel:
+    """Train as ``config`` says (see `train`), save the model to ``config.out`` and score it on the dev
+    split. The dev scores use 200 resamples, seed 0: a quick look, not a certificate.
+    """
+    if config.out is None:
+        raise ConfigError(f"{type(config).__name__}: 'out' is required to save the model; pass --out DIR.")
+    trained = train(config, progress=progress, testbed=testbed)
+    path = trained.policy.save(config.out, provenance=trained.provenance)
+    dev = evaluate(trained.policy, testbed.items("dev", "seen"), n_boot=200, seed=0)
+    return SavedModel(path, trained, {m: dev.summaries[m].mean for m in DEV_METRICS})
+
+
+def adapt_and_save(
+    model_dir: Path,
+    community: str,
+    norms: Norms,
+    out: Path,
+    *,
+    source: str = "",
+    k: int = 20,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SavedModel:
+    """Onboard ``community`` into the saved model from ``k`` of its answers in ``norms`` (see `adapt`;
+    ``source`` says where they came from) and save the result to ``out``; the base model stays as it was."""
+    trained = adapt(model_dir, community, norms, k=k, seed=seed, source=source, progress=progress)
+    return SavedModel(trained.policy.save(out, provenance=trained.provenance), trained, {})

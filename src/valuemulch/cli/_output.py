@@ -1,0 +1,64 @@
+"""How results look: the Rich console, JSON on stdout, numbers to three places, progress bars, and
+the certification verdict that `certify` and `pipeline` both print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and CI logs get full rows
+
+
+def print_json(document: Any, *, indent: int = 2, allow_nan: bool = True) -> None:
+    """The ``--json`` output: the document alone on stdout, so it pipes into ``jq``."""
+    print(json.dumps(document, indent=indent, allow_nan=allow_nan))
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    """A metric for a table: three places, ``n/a`` where there is no value."""
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def fmt_ci(ci: list[float | None] | tuple[float | None, float | None]) -> str:
+    """A confidence interval as ``[low, high]``."""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def progress_bar(description: str) -> Progress:
+    """A bar on stderr that vanishes when done, so stdout holds only the result."""
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def print_verdict(cert: dict[str, Any], directory: Path, as_json: bool) -> None:
+    """A certificate's verdict: headline agreement, every rule passed or failed, where the files are."""
+    seen = cert["evaluation"]["seen"]["metrics"]
+    summary = {
+        "certificate": str(directory / "certificate.json"),
+        "report": str(directory / "report.html"),
+        "certificate_id": cert["certificate_id"],
+        "certified": cert["verdict"]["certified"],
+        "one_minus_jsd": seen["one_minus_jsd"],
+        "tv": seen["tv"],
+        "rules": cert["verdict"]["rules"],
+    }
+    if as_json:
+        print_json(summary)
+        return
+    verdict = "[bold green]CERTIFIED[/]" if summary["certified"] else "[bold red]NOT CERTIFIED[/]"
+    m = seen["one_minus_jsd"]
+    console.print(f"{verdict}  {cert['model']['label']} on {cert['testbed']['name']}: 1-JSD {fmt(m['mean'])} {fmt_ci(m['ci'])}")
+    for rule in summary["rules"]:
+        console.print(f"  {'pass' if rule['passed'] else '[red]FAIL[/]'}  {rule['id']}: {rule['detail']}")
+    console.print(f"certificate: {summary['certificate']}\nreport: {summary['report']}")

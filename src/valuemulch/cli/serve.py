@@ -1,0 +1,74 @@
+"""Serving: `serve` a certified model over HTTP, make an `admin-key`, `audit verify` the decision log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from valuemulch.cli._errors import user_errors
+from valuemulch.cli._options import AUDIT_HELP
+from valuemulch.serve import create_admin_key, read_admin_key_hash, verify_chain
+from valuemulch.settings import ServeSettings, Settings
+
+audit_app = typer.Typer(no_args_is_help=True, help="The decision service's hash-chained audit log.")
+
+
+@user_errors
+def serve_cmd(
+    model: Annotated[str | None, typer.Option(help="Registry id or model directory (default: the promoted model).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    policy_file: Annotated[Path | None, typer.Option(help="Tier-2 organisation policy (.toml or .yaml).")] = None,
+    admin_key_file: Annotated[
+        Path | None, typer.Option(help="File holding the SHA-256 (hex) of the admin API key (`valuemulch admin-key`).")
+    ] = None,
+    audit: Annotated[Path | None, typer.Option(help=AUDIT_HELP)] = None,
+    allow_uncertified: Annotated[
+        bool, typer.Option(help="Development only: serve an uncertified model; answers say so.")
+    ] = False,
+    key: Annotated[
+        list[Path] | None, typer.Option(help="Public key whose certificates to trust; repeat for more (default: your own).")
+    ] = None,
+) -> None:
+    """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
+    import torch
+    import uvicorn
+
+    from valuemulch.serve import load_deployment
+    from valuemulch.serve.app import create_app
+
+    key_hash = read_admin_key_hash(admin_key_file) if admin_key_file is not None else None
+    serve = ServeSettings(
+        model=model, policy_file=policy_file, admin_key_hash=key_hash,
+        allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []),
+    )  # fmt: skip
+    settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
+    torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
+    app_ = create_app(settings, load_deployment(settings, settings.serve.model))
+    uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
+
+
+@user_errors
+def admin_key(
+    out: Annotated[Path, typer.Option(help="Where to write the key's SHA-256 (give it to `serve --admin-key-file`).")],
+) -> None:
+    """Create an admin API key: prints it once, stores only its hash."""
+    key = create_admin_key(out)
+    typer.echo(f"admin key (shown once, store it safely): {key}\nhash written to {out}")
+
+
+@audit_app.command("verify")
+@user_errors
+def audit_verify(audit: Annotated[Path | None, typer.Option(help=AUDIT_HELP)] = None) -> None:
+    """Check the audit log's hash chain record by record. Exit 0 when intact, 1 otherwise."""
+    path = audit or Settings().audit
+    report = verify_chain(path)
+    if report.ok:
+        typer.echo(f"audit log {path}: {report.n_records} records, chain intact")
+        return
+    typer.echo(f"audit log {path}: {report.n_records} records, chain BROKEN:", err=True)
+    for problem in report.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)
