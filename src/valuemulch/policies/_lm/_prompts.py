@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from valuemulch.backbones._causal_lm import LETTERS, Prompt
+from valuemulch.backbones import LETTERS, Prompt
 from valuemulch.errors import ConfigError
 from valuemulch.types import Question
 
