@@ -2,7 +2,8 @@
 
 from valuemulch.data._cache import user_cache_dir
 from valuemulch.data._canonical import read_csv, read_jsonl, write_csv, write_jsonl
-from valuemulch.data._globalopinionqa import download_global_opinions, read_goqa_csv, read_goqa_json
+from valuemulch.data._globalopinionqa import read_goqa_csv, read_goqa_json
+from valuemulch.data._goqa_download import download_global_opinions
 from valuemulch.data._load import DATA_ENV, read_norms, resolve_data_root
 from valuemulch.data._opinionqa import read_opinionqa
 from valuemulch.data._recorded import RecordedRun, frontier_targets, list_recorded, load_recorded

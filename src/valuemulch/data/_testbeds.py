@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from valuemulch.data._globalopinionqa import download_global_opinions, read_goqa_csv, read_goqa_json
+from valuemulch.data._globalopinionqa import read_goqa_csv, read_goqa_json
+from valuemulch.data._goqa_download import download_global_opinions
 from valuemulch.data._opinionqa import read_opinionqa
 from valuemulch.data._recorded import frontier_targets
 from valuemulch.errors import DataError

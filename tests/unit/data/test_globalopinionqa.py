@@ -11,7 +11,6 @@ import pytest
 
 from valuemulch.data._globalopinionqa import (
     GoqaNorms,
-    download_global_opinions,
     extract_question_text,
     looks_like_goqa_csv,
     looks_like_goqa_json,
@@ -19,6 +18,7 @@ from valuemulch.data._globalopinionqa import (
     read_goqa_csv,
     read_goqa_json,
 )
+from valuemulch.data._goqa_download import download_global_opinions
 from valuemulch.errors import DataError
 from valuemulch.types import question_id_from_content
 
