@@ -18,13 +18,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from valuemulch.bounds import audit, load_org_policy
-from valuemulch.certify import Evaluation, evaluate
-from valuemulch.certify._certificate import CertifyConfig
-from valuemulch.certify._evaluate import Refusals
-from valuemulch.certify._rules import default_policy_file
-from valuemulch.certify._run import certify, verify
-from valuemulch.certify._signing import default_key_dir, init_keys, trusted_keys
-from valuemulch.certify._testbed_eval import CommunitySet, ItemSet, evaluate_on_testbed
+from valuemulch.certify import (
+    CertifyConfig,
+    CommunitySet,
+    Evaluation,
+    ItemSet,
+    Refusals,
+    Report,
+    certify,
+    default_key_dir,
+    default_policy_file,
+    evaluate,
+    evaluate_on_testbed,
+    init_keys,
+    trusted_keys,
+    verify,
+)
 from valuemulch.data import (
     SPLITS,
     TESTBEDS,
@@ -418,27 +427,27 @@ def certify_cmd(
         raise typer.Exit(1)
 
 
-def _print_verdict(cert: dict[str, Any], directory: Path, as_json: bool) -> None:
-    seen = cert["evaluation"]["seen"]["metrics"]
+def _print_verdict(cert: Report, directory: Path, as_json: bool) -> None:
+    seen = cert.evaluation.seen.metrics
     summary = {
         "certificate": str(directory / "certificate.json"),
         "report": str(directory / "report.html"),
-        "certificate_id": cert["certificate_id"],
-        "certified": cert["verdict"]["certified"],
-        "one_minus_jsd": seen["one_minus_jsd"],
-        "tv": seen["tv"],
-        "rules": cert["verdict"]["rules"],
+        "certificate_id": cert.certificate_id,
+        "certified": cert.verdict.certified,
+        "one_minus_jsd": seen["one_minus_jsd"].model_dump(mode="json"),
+        "tv": seen["tv"].model_dump(mode="json"),
+        "rules": [r.model_dump(mode="json") for r in cert.verdict.rules],
     }
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    verdict = "[bold green]CERTIFIED[/]" if summary["certified"] else "[bold red]NOT CERTIFIED[/]"
+    verdict = "[bold green]CERTIFIED[/]" if cert.verdict.certified else "[bold red]NOT CERTIFIED[/]"
     m = seen["one_minus_jsd"]
     console.print(
-        f"{verdict}  {cert['model']['label']} on {cert['testbed']['name']}: 1-JSD {_fmt(m['mean'])} [{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]"
+        f"{verdict}  {cert.model.label} on {cert.testbed.name}: 1-JSD {_fmt(m.mean)} [{_fmt(m.ci[0])}, {_fmt(m.ci[1])}]"
     )
-    for rule in summary["rules"]:
-        console.print(f"  {'pass' if rule['passed'] else '[red]FAIL[/]'}  {rule['id']}: {rule['detail']}")
+    for rule in cert.verdict.rules:
+        console.print(f"  {'pass' if rule.passed else '[red]FAIL[/]'}  {rule.id}: {rule.detail}")
     console.print(f"certificate: {summary['certificate']}\nreport: {summary['report']}")
 
 
@@ -625,8 +634,8 @@ def pipeline_cmd(
     if as_json:
         cert = result.certificate
         print(json.dumps({"model": str(result.model_dir), "registry_id": result.entry.id, "seconds": result.seconds,
-                          "certificate": str(result.certificate_path), "certified": cert["verdict"]["certified"],
-                          "one_minus_jsd": cert["evaluation"]["seen"]["metrics"]["one_minus_jsd"]}, indent=2))  # fmt: skip
+                          "certificate": str(result.certificate_path), "certified": cert.verdict.certified,
+                          "one_minus_jsd": cert.evaluation.seen.metrics["one_minus_jsd"].model_dump(mode="json")}, indent=2))  # fmt: skip
     else:
         _print_verdict(result.certificate, result.certificate_path.parent, False)
         console.print(
@@ -634,7 +643,7 @@ def pipeline_cmd(
             f"time: train {result.seconds['train']:.0f} s, certify {result.seconds['certify']:.0f} s, total {result.seconds['total']:.0f} s\n"
             f"next: valuemulch verify {result.certificate_path}"
         )
-    if not result.certificate["verdict"]["certified"]:
+    if not result.certificate.verdict.certified:
         raise typer.Exit(1)
 
 

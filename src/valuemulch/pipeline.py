@@ -10,12 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from valuemulch.certify._certificate import CertifyConfig
-from valuemulch.certify._rules import default_policy_file
-from valuemulch.certify._run import CERTIFICATE, certify
-from valuemulch.certify._signing import default_key_dir, init_keys
+from valuemulch.certify import CERTIFICATE, CertifyConfig, Report, certify, default_key_dir, default_policy_file, init_keys
 from valuemulch.data import load_testbed
 from valuemulch.deploy import Entry, Registry
 from valuemulch.errors import ConfigError
@@ -26,7 +22,7 @@ from valuemulch.training import train
 @dataclass
 class PipelineResult:
     model_dir: Path
-    certificate: dict[str, Any]
+    certificate: Report
     certificate_path: Path
     entry: Entry
     seconds: dict[str, float]

@@ -25,16 +25,29 @@ VALID_ATOL = 1e-6
 
 @dataclass
 class ItemScores:
-    """Per-item scores of one policy, aligned with ``keys`` (community, question id)."""
+    """Per-item scores of one policy, aligned with ``keys`` (community, question id).
+
+    ``gold``, ``pred`` and ``ordinal`` are the rows exactly as scored (after dropping refusals when
+    asked), so a per-item record written from them can be re-scored without the policy.
+    """
 
     keys: list[tuple[str, str]]
     scores: dict[str, np.ndarray]
     skipped: dict[str, int] = field(default_factory=dict)
+    gold: list[np.ndarray] = field(default_factory=list)
+    pred: list[np.ndarray] = field(default_factory=list)
+    ordinal: list[tuple[float | None, ...] | None] = field(default_factory=list)
 
     def subset(self, keys: Sequence[tuple[str, str]]) -> ItemScores:
         index = {k: i for i, k in enumerate(self.keys)}
         rows = [index[k] for k in keys]
-        return ItemScores(list(keys), {m: v[rows] for m, v in self.scores.items()})
+        return ItemScores(
+            list(keys),
+            {m: v[rows] for m, v in self.scores.items()},
+            gold=[self.gold[i] for i in rows] if self.gold else [],
+            pred=[self.pred[i] for i in rows] if self.pred else [],
+            ordinal=[self.ordinal[i] for i in rows] if self.ordinal else [],
+        )
 
 
 def _check_prediction(policy: Policy, item: NormItem, p: np.ndarray) -> np.ndarray:
@@ -76,7 +89,9 @@ def score_policy(policy: Policy, items: Norms, *, refusals: Refusals = "keep") -
         else:
             skipped[reason] += 1
     keys: list[tuple[str, str]] = []
-    gold, pred, ordinal = [], [], []
+    gold: list[np.ndarray] = []
+    pred: list[np.ndarray] = []
+    ordinal: list[tuple[float | None, ...] | None] = []
     for community in sorted(by_community):
         chosen = sorted(by_community[community], key=lambda i: i.question.id)
         predictions = policy.predict(community, [i.question for i in chosen])
@@ -93,7 +108,7 @@ def score_policy(policy: Policy, items: Norms, *, refusals: Refusals = "keep") -
             pred.append(q)
             ordinal.append(o)
     scores = score_items(gold, pred, ordinal)
-    return ItemScores(keys, scores, dict(skipped))
+    return ItemScores(keys, scores, dict(skipped), gold, pred, ordinal)
 
 
 def summarise_scores(item_scores: ItemScores, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Summary]:

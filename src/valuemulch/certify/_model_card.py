@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from valuemulch.certify._cert_values import (
-    LABELS,
-    LOWER_IS_BETTER,
     NOT_EVALUATED,
     _baselines,
     _budget_label,
@@ -23,7 +21,10 @@ from valuemulch.certify._cert_values import (
     _pair,
     _text_summary,
     _tradeoff_rows,
+    metric_label,
 )
+from valuemulch.certify._record import Report
+from valuemulch.metrics import METRICS
 
 __all__ = ["render_model_card"]
 
@@ -89,15 +90,15 @@ def _limitations(cert: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def render_model_card(cert: Mapping[str, Any]) -> str:
+def render_model_card(report: Report) -> str:
     """A Markdown model card: intended use, data, results with CIs, limitations, verdict, how to verify."""
+    cert = report.model_dump(mode="json", by_alias=True)
     model = _get(cert, "model") or {}
     testbed = _get(cert, "testbed") or {}
     verdict = _get(cert, "verdict") or {}
     seen = _get(cert, "evaluation", "seen") or {}
     label = model.get("label") or "unnamed model"
     certified = "CERTIFIED" if verdict.get("certified") is True else "NOT CERTIFIED"
-    headline = ("one_minus_jsd", "representativeness", "tv")
     lines = [
         f"# Model card: {_md(label)}",
         "",
@@ -129,12 +130,12 @@ def render_model_card(cert: Mapping[str, Any]) -> str:
         "baseline, paired by question. Oracles read the evaluated questions' human data and are references, not competitors.",
         "",
     ]
-    head = ["policy", *(f"{LABELS[m]} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in headline), "Δ 1-JSD"]
-    rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in headline), ""]]
+    head = ["policy", *(metric_label(m) for m in METRICS), "Δ 1-JSD"]
+    rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in METRICS), ""]]
     for n, b in _baselines(cert):
         name = _md(n) + (" (oracle)" if b.get("oracle") else "")
         diff = _text_summary(_get(b, "difference", "one_minus_jsd"), signed=True)
-        rows.append([name, *(_text_summary(_get(b, "metrics", m)) for m in headline), diff])
+        rows.append([name, *(_text_summary(_get(b, "metrics", m)) for m in METRICS), diff])
     lines += _md_table(head, rows)
     per_community = seen.get("per_community") or {}
     scored = [(str(c), v) for c, s in per_community.items() if (v := _mean(_get(s, "one_minus_jsd"))) is not None]

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from valuemulch.certify._certificate import certificate_id
-from valuemulch.certify._signing import canonical_json, trusted_keys, verify_document
+from valuemulch.certify import canonical_json, certificate_id, trusted_keys, verify_document
 from valuemulch.errors import ConfigError
 
 REGISTRY_ENV = "VALUEMULCH_REGISTRY"

@@ -29,8 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
-from valuemulch.certify._certificate import certificate_id, file_hashes, model_population
-from valuemulch.certify._signing import canonical_json, trusted_keys, verify_document
+from valuemulch.certify import canonical_json, certificate_id, file_hashes, model_population, trusted_keys, verify_document
 from valuemulch.deploy._audit import AuditLog, request_hash
 from valuemulch.deploy._registry import Entry, Registry
 from valuemulch.errors import ConfigError, ValuemulchError
