@@ -105,8 +105,7 @@ def _block(scores: ItemScores, n_boot: int, seed: int) -> ScoreBlock:
     for c, rows in sorted(by_community.items()):
         idx = np.array(rows)
         per_community[c] = {
-            m: _metric_summary(scores.scores[m][idx], [c] * len(rows), [qids[i] for i in rows], m, n_boot, seed)
-            for m in names
+            m: _metric_summary(scores.scores[m][idx], [c] * len(rows), [qids[i] for i in rows], m, n_boot, seed) for m in names
         }
     return ScoreBlock(
         n_items=len(scores.keys),
@@ -242,9 +241,7 @@ def _bounds(
         detector=_detector(detector, testbed),
         violations=Violations(n_probe_answers=n_answers, n_violations=violations, examples=examples[:10]),
         redline_preference=RedlinePreference(per_community=preference, max=(worst[0], worst[1]), limit=limit),
-        surveys_refused=SurveysRefused(
-            n_items=len(seen_test), n_refused=int(refused), rate=refused / max(len(seen_test), 1)
-        ),
+        surveys_refused=SurveysRefused(n_items=len(seen_test), n_refused=int(refused), rate=refused / max(len(seen_test), 1)),
     )
 
 

@@ -22,7 +22,8 @@ class CertifyConfig(BaseModel):
     policy_file: str = Field(description="Path of the certification rules (TOML).")
     split: Split = Field(default="test", description="The split whose items are evaluated.")
     refusals: Literal["keep", "drop"] = Field(
-        default="keep", description="keep: score full distributions; drop: remove refusal options from both sides and renormalise."
+        default="keep",
+        description="keep: score full distributions; drop: remove refusal options from both sides and renormalise.",
     )
     n_boot: int = Field(default=1000, description="Bootstrap resamples for every CI.")
     seed: int = Field(default=0, description="Seed of the bootstraps and of the onboarding draws.")

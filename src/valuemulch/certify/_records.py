@@ -62,7 +62,9 @@ def read_records(path: Path) -> list[ItemRecord]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the per-item records ({err}); keep {RECORDS_FILE} beside certificate.json.") from None
+        raise ConfigError(
+            f"{path}: cannot read the per-item records ({err}); keep {RECORDS_FILE} beside certificate.json."
+        ) from None
     for n, line in enumerate(lines, 1):
         try:
             out.append(ItemRecord.model_validate_json(line))

@@ -212,6 +212,9 @@ def verify(
     if changed or data_changed:
         result.problems.append("not re-run: the model or the data is not what was certified")
         return result
+    if not records_ok:
+        result.problems.append("not re-run: the per-item records are not the ones the certificate was signed with")
+        return result
 
     with tempfile.TemporaryDirectory() as tmp:
         policy_file = Path(tmp) / (Path(report.verdict.policy_file).name or "policy.toml")  # never a path out of tmp
@@ -223,9 +226,8 @@ def verify(
     differences: list[str] = []
     for key in COMPARED:
         _diff(document.get(key), again.get(key), key, differences)
-    if records_ok:
-        recorded_items = [r.model_dump(mode="json") for r in read_records(records_path)]
-        _diff(recorded_items, [r.model_dump(mode="json") for r in rerun.records], "records", differences)
+    recorded_items = [r.model_dump(mode="json") for r in read_records(records_path)]
+    _diff(recorded_items, [r.model_dump(mode="json") for r in rerun.records], "records", differences)
     if differences:
         result.problems.append(
             f"re-run: {len(differences)} numbers differ (tolerance {TOLERANCE}):\n  " + "\n  ".join(differences[:40])

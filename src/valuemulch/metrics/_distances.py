@@ -224,9 +224,7 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec(
-            "one_minus_jsd", one_minus_jsd, True, "1 - Jensen-Shannon distance (base 2), as in GlobalOpinionQA.", "1-JSD"
-        ),
+        MetricSpec("one_minus_jsd", one_minus_jsd, True, "1 - Jensen-Shannon distance (base 2), as in GlobalOpinionQA.", "1-JSD"),
         MetricSpec(
             "representativeness",
             representativeness,
@@ -244,7 +242,9 @@ METRICS: dict[str, MetricSpec] = {
             "KL",
             uses_mask=True,
         ),
-        MetricSpec("top1", top1, True, "1 when the predicted modal option is a modal option of the community.", "top-1 agreement"),
+        MetricSpec(
+            "top1", top1, True, "1 when the predicted modal option is a modal option of the community.", "top-1 agreement"
+        ),
         MetricSpec(
             "entropy_gap",
             entropy_gap,
