@@ -90,40 +90,10 @@ def _limitations(cert: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def render_model_card(report: Report) -> str:
-    """A Markdown model card: intended use, data, results with CIs, limitations, verdict, how to verify."""
-    cert = report.model_dump(mode="json", by_alias=True)
-    model = _get(cert, "model") or {}
-    testbed = _get(cert, "testbed") or {}
-    verdict = _get(cert, "verdict") or {}
+def _results(cert: Mapping[str, Any]) -> list[str]:
+    """Every metric of the model beside every baseline, the per-community range and the best frontier run."""
     seen = _get(cert, "evaluation", "seen") or {}
-    label = model.get("label") or "unnamed model"
-    certified = "CERTIFIED" if verdict.get("certified") is True else "NOT CERTIFIED"
     lines = [
-        f"# Model card: {_md(label)}",
-        "",
-        f"**{certified}** under {_code(verdict.get('policy_file') or '—')} (policy hash {_code(verdict.get('policy_hash') or '—')}); "
-        f"certificate {_code(cert.get('certificate_id') or '—')}, created {_md(cert.get('created') or '—')}.",
-        "",
-        "## Intended use",
-        "",
-        f"This {_md(model.get('policy') or '—')} model predicts, for each community below, the distribution of answers its members "
-        "give to a multiple-choice survey question, inside the bounds checked below. It is not for predicting any individual's "
-        "answer, nor for communities or question kinds it was not certified on, and no single number here stands for "
-        '"alignment": read the metrics together.',
-        "",
-        "## Communities",
-        "",
-        f"- Seen (trained on and certified): {_md(', '.join(map(str, testbed.get('seen') or model.get('communities') or [])) or '—')}",
-        f"- Unseen (held out, onboarded at certification): {_md(', '.join(map(str, testbed.get('unseen') or [])) or 'none')}",
-        "",
-        "## Training data",
-        "",
-        f"Testbed {_code(testbed.get('name') or '—')}, data hash {_code(testbed.get('data_hash') or '—')}.",
-        "Trained on: " + (", ".join(f"{_md(k)} {_code(v)}" for k, v in (model.get("trained_on") or {}).items()) or "—") + ".",
-        "",
-        *_md_table(["file", "sha256"], ([_code(p), _code(h)] for p, h in (model.get("files") or {}).items())),
-        "",
         "## Evaluation",
         "",
         f"Seen test items: {_md(seen.get('n_items', '—'))}. Means with 95% question-bootstrap CIs; Δ is the model minus the "
@@ -151,23 +121,29 @@ def render_model_card(report: Report) -> str:
             f"Frontier LLMs: the best recorded run by TV, {_code(name)}, scores TV {_text_summary(_get(run, 'metrics', 'tv'))} on "
             f"{_md(frontier.get('n_items', '—'))} items; the model minus it: {_text_summary(_get(run, 'difference', 'tv'), signed=True)}.",
         ]
-    lines += ["", "## Unseen communities", ""]
+    return lines
+
+
+def _unseen(cert: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Unseen communities", ""]
     unseen = _get(cert, "evaluation", "unseen")
-    if isinstance(unseen, Mapping):
-        lines += [
-            f"Held-out communities, onboarded from k = {_md(unseen.get('k', '—'))} answers each. {_md(unseen.get('note') or '')}",
-            "",
-        ]
-        lines += _md_table(
-            ["community", "k", "1-JSD"],
-            (
-                [_md(c), _md(unseen.get("k", "—")), _text_summary(_get(v, "one_minus_jsd"))]
-                for c, v in (unseen.get("per_community") or {}).items()
-            ),
-        )
-    else:
-        lines.append(f"{NOT_EVALUATED}.")
-    lines += ["", "## Bounds", ""]
+    if not isinstance(unseen, Mapping):
+        return [*lines, f"{NOT_EVALUATED}."]
+    lines += [
+        f"Held-out communities, onboarded from k = {_md(unseen.get('k', '—'))} answers each. {_md(unseen.get('note') or '')}",
+        "",
+    ]
+    return lines + _md_table(
+        ["community", "k", "1-JSD"],
+        (
+            [_md(c), _md(unseen.get("k", "—")), _text_summary(_get(v, "one_minus_jsd"))]
+            for c, v in (unseen.get("per_community") or {}).items()
+        ),
+    )
+
+
+def _bounds(cert: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Bounds", ""]
     detector_rows = _detector_rows(_get(cert, "bounds", "detector") or {})
     if detector_rows:
         lines += _md_table(
@@ -188,10 +164,50 @@ def render_model_card(report: Report) -> str:
     redline = _get(cert, "bounds", "redline_preference") or {}
     refused = _get(cert, "bounds", "surveys_refused") or {}
     worst_redline = _pair(redline.get("max"))
-    lines += [
+    return [
+        *lines,
         f"- Violations: {_md(violations.get('n_violations', '—'))} of {_md(violations.get('n_probe_answers', '—'))} bounded probe answers.",
         f"- Red-line preference: highest {_md(worst_redline[0])} {_num(worst_redline[1])}, limit {_num(redline.get('limit'))}.",
         f"- Survey questions refused: {_md(refused.get('n_refused', '—'))} of {_md(refused.get('n_items', '—'))}.",
+    ]
+
+
+def render_model_card(report: Report) -> str:
+    """A Markdown model card: intended use, data, results with CIs, limitations, verdict, how to verify."""
+    cert = report.model_dump(mode="json", by_alias=True)
+    model = _get(cert, "model") or {}
+    testbed = _get(cert, "testbed") or {}
+    verdict = _get(cert, "verdict") or {}
+    label = model.get("label") or "unnamed model"
+    certified = "CERTIFIED" if verdict.get("certified") is True else "NOT CERTIFIED"
+    lines = [
+        f"# Model card: {_md(label)}",
+        "",
+        f"**{certified}** under {_code(verdict.get('policy_file') or '—')} (policy hash {_code(verdict.get('policy_hash') or '—')}); "
+        f"certificate {_code(cert.get('certificate_id') or '—')}, created {_md(cert.get('created') or '—')}.",
+        "",
+        "## Intended use",
+        "",
+        f"This {_md(model.get('policy') or '—')} model predicts, for each community below, the distribution of answers its members "
+        "give to a multiple-choice survey question, inside the bounds checked below. It is not for predicting any individual's "
+        "answer, nor for communities or question kinds it was not certified on, and no single number here stands for "
+        '"alignment": read the metrics together.',
+        "",
+        "## Communities",
+        "",
+        f"- Seen (trained on and certified): {_md(', '.join(map(str, testbed.get('seen') or model.get('communities') or [])) or '—')}",
+        f"- Unseen (held out, onboarded at certification): {_md(', '.join(map(str, testbed.get('unseen') or [])) or 'none')}",
+        "",
+        "## Training data",
+        "",
+        f"Testbed {_code(testbed.get('name') or '—')}, data hash {_code(testbed.get('data_hash') or '—')}.",
+        "Trained on: " + (", ".join(f"{_md(k)} {_code(v)}" for k, v in (model.get("trained_on") or {}).items()) or "—") + ".",
+        "",
+        *_md_table(["file", "sha256"], ([_code(p), _code(h)] for p, h in (model.get("files") or {}).items())),
+        "",
+        *_results(cert),
+        *_unseen(cert),
+        *_bounds(cert),
         "",
         "## Known limitations",
         "",

@@ -159,6 +159,39 @@ def _check_records(path: Path, expected: str, result: Verification) -> bool:
     return True
 
 
+def _check_model(model: Path, recorded: dict[str, str], result: Verification) -> bool:
+    """Whether every file of the model hashes as the certificate says, none missing or added."""
+    actual = file_hashes(model)
+    changed = sorted(f for f in set(recorded) | set(actual) if recorded.get(f) != actual.get(f))
+    if changed:
+        result.problems.append(
+            "model files differ from the certificate: "
+            + ", ".join(
+                f"{f} ({'missing' if f not in actual else 'added' if f not in recorded else 'content changed'})" for f in changed
+            )
+        )
+    else:
+        result.checks.append(f"model files: {len(actual)} files match their SHA-256")
+    return not changed
+
+
+def _check_data(testbed: Testbed, config: CertifyConfig, report: Report, data_root: Path, result: Verification) -> bool:
+    """Whether the items the certificate evaluated hash the same under ``data_root`` today."""
+    data_now = {
+        "seen_test": testbed.items(config.split, "seen").content_hash(),
+        "unseen_test": testbed.items(config.split, "unseen").content_hash(),
+        "frontier": testbed.frontier_items.content_hash(),
+    }
+    data_changed = [k for k, v in report.testbed.items_hash.model_dump().items() if data_now.get(k) != v]
+    if data_changed:
+        result.problems.append(
+            f"data: the evaluated items changed since certification ({', '.join(data_changed)} hash differently under {data_root})"
+        )
+    else:
+        result.checks.append("data: the evaluated items hash as recorded")
+    return not data_changed
+
+
 def verify(
     cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
 ) -> Verification:
@@ -182,34 +215,11 @@ def verify(
     if not model.is_dir():
         result.problems.append(f"model: {model} does not exist; pass --model with the certified model's directory")
         return result
-    recorded, actual = report.model.files, file_hashes(model)
-    changed = sorted(f for f in set(recorded) | set(actual) if recorded.get(f) != actual.get(f))
-    if changed:
-        result.problems.append(
-            "model files differ from the certificate: "
-            + ", ".join(
-                f"{f} ({'missing' if f not in actual else 'added' if f not in recorded else 'content changed'})" for f in changed
-            )
-        )
-    else:
-        result.checks.append(f"model files: {len(actual)} files match their SHA-256")
-
+    model_ok = _check_model(model, report.model.files, result)
     config = report.config.settings()
     testbed = load_testbed(config.testbed, data_root)
-    seen_test, unseen_test = testbed.items(config.split, "seen"), testbed.items(config.split, "unseen")
-    data_now = {
-        "seen_test": seen_test.content_hash(),
-        "unseen_test": unseen_test.content_hash(),
-        "frontier": testbed.frontier_items.content_hash(),
-    }
-    data_changed = [k for k, v in report.testbed.items_hash.model_dump().items() if data_now.get(k) != v]
-    if data_changed:
-        result.problems.append(
-            f"data: the evaluated items changed since certification ({', '.join(data_changed)} hash differently under {data_root})"
-        )
-    else:
-        result.checks.append("data: the evaluated items hash as recorded")
-    if changed or data_changed:
+    data_ok = _check_data(testbed, config, report, data_root, result)
+    if not (model_ok and data_ok):
         result.problems.append("not re-run: the model or the data is not what was certified")
         return result
     if not records_ok:
