@@ -63,7 +63,7 @@ from valuemulch.certify._record import (
     UnseenBlock,
     Violations,
 )
-from valuemulch.certify._records import records_of, records_ref
+from valuemulch.certify._records import records_ref
 from valuemulch.certify._rules import check_rules, load_rules, redline_limit
 from valuemulch.certify._testbed_eval import fit_for_testbed, recorded_for
 from valuemulch.data import Testbed
@@ -258,7 +258,7 @@ def _unseen(model_dir: Path, testbed: Testbed, config: CertifyConfig) -> tuple[U
             adapted.adapt(community, train, k=config.adapt_k, seed=seed)  # type: ignore[attr-defined]
         part = score_policy(adapted, test, refusals=config.refusals)
         parts.append(part)
-        records += records_of("unseen", part, adapt_seed=seed)
+        records += part.records("unseen", adapt_seed=seed)
     scores = ItemScores(
         [k for p in parts for k in p.keys],
         {m: np.concatenate([p.scores[m] for p in parts]) for m in parts[0].scores},
@@ -278,7 +278,7 @@ def _frontier(policy: Policy, testbed: Testbed, config: CertifyConfig) -> tuple[
     n_boot, seed = config.n_boot, config.seed
     items = testbed.frontier_items.filter(communities=testbed.seen)
     mine = score_policy(policy, items)
-    records = records_of("frontier:model", mine)
+    records = mine.records("frontier:model")
     mine_keys = set(mine.keys)
     runs: dict[str, FrontierRun] = {}
     for other in recorded_for(testbed):
@@ -297,7 +297,7 @@ def _frontier(policy: Policy, testbed: Testbed, config: CertifyConfig) -> tuple[
                 m: Difference.of(paired_bootstrap(a.scores[m], b.scores[m], qids, n_boot=n_boot, seed=seed)) for m in HEADLINE
             },
         )
-        records += records_of(f"frontier:{other.label}", b)
+        records += b.records(f"frontier:{other.label}")
     model = {m: MetricSummary.of(s) for m, s in summarise_scores(mine, n_boot=n_boot, seed=seed).items()}
     return Frontier(n_items=len(mine.keys), model=model, runs=dict(sorted(runs.items()))), records
 
@@ -369,7 +369,7 @@ def _baselines(
             per_community={c: {"one_minus_jsd": v["one_minus_jsd"]} for c, v in block.per_community.items()},
             difference={"one_minus_jsd": _difference(mine, theirs, "one_minus_jsd", config.n_boot, config.seed)},
         )
-        records += records_of(f"baseline:{name}", theirs)
+        records += theirs.records(f"baseline:{name}")
     return results, fitted, records
 
 
@@ -413,7 +413,7 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
 
     say("scoring the model on the test split")
     mine = score_policy(policy, seen_test, refusals=config.refusals)
-    records = records_of("seen", mine)
+    records = mine.records("seen")
     say(f"scoring {len(BASELINES)} baselines on the same items")
     baselines, fitted, baseline_records = _baselines(mine, testbed, seen_test, config)
     if len(testbed.frontier_items):

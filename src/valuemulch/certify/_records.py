@@ -1,4 +1,5 @@
-"""The per-item sidecar: writing `ItemRecord`s, reading them back, and re-scoring a metric from them.
+"""The per-item sidecar: writing `ItemRecord`s (from `ItemScores.records`), reading them back, and
+re-scoring a metric from them.
 
 The records hold each item's distributions exactly as scored, so a metric (a new one too) can be
 computed again from the file alone, without the model, the data or a re-run.
@@ -8,37 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from valuemulch.certify._evaluate import ItemScores
 from valuemulch.certify._record import RECORDS_FILE, ItemRecord, MetricSummary, RecordsRef
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import METRICS, score_items, summarise
-
-
-def _score(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def records_of(name: str, scores: ItemScores, *, adapt_seed: int | None = None) -> list[ItemRecord]:
-    """One record per scored item of ``scores``, in scoring order, under the set name ``name``."""
-    return [
-        ItemRecord(
-            set=name,
-            community=community,
-            question_id=qid,
-            adapt_seed=adapt_seed,
-            human=scores.gold[i].tolist(),
-            predicted=scores.pred[i].tolist(),
-            ordinal=None if scores.ordinal[i] is None else list(scores.ordinal[i]),  # type: ignore[arg-type]
-            scores={m: _score(float(v[i])) for m, v in scores.scores.items()},
-        )
-        for i, (community, qid) in enumerate(scores.keys)
-    ]
 
 
 def records_bytes(records: Sequence[ItemRecord]) -> bytes:

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from valuemulch.certify import CertifyConfig, ItemScores, MetricSummary, read_records, rescore, verify
-from valuemulch.certify._records import records_bytes, records_of
+from valuemulch.certify import CertifyConfig, Evaluation, ItemScores, MetricSummary, evaluate, read_records, rescore, verify
+from valuemulch.certify._records import records_bytes
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import METRICS, score_items, summarise
+from valuemulch.policies import make_policy
+from valuemulch.types import NormItem, Norms, Question
 
 EXAMPLE = Path(__file__).parents[2] / "fixtures" / "certificate_example.json"
 
@@ -55,7 +57,7 @@ def _scores(rng: np.random.Generator, n_questions: int = 12, communities: tuple[
 def test_a_metric_rescored_from_the_records_matches_the_aggregate(tmp_path: Path, metric: str) -> None:
     scores = _scores(np.random.default_rng(7))
     path = tmp_path / "items.jsonl"
-    path.write_bytes(records_bytes(records_of("seen", scores) + records_of("baseline:other", _scores(np.random.default_rng(8)))))
+    path.write_bytes(records_bytes(scores.records("seen") + _scores(np.random.default_rng(8)).records("baseline:other")))
     stored = summarise(
         scores.scores[metric],
         [k[0] for k in scores.keys],
@@ -68,8 +70,23 @@ def test_a_metric_rescored_from_the_records_matches_the_aggregate(tmp_path: Path
 
 
 def test_rescore_names_what_exists() -> None:
-    records = records_of("seen", _scores(np.random.default_rng(0), n_questions=2))
+    records = _scores(np.random.default_rng(0), n_questions=2).records("seen")
     with pytest.raises(ConfigError, match=r"wasserstein.*one_minus_jsd"):
         rescore(records, "seen", "wasserstein", n_boot=10, seed=0)
     with pytest.raises(ConfigError, match=r"'unseen'.*'seen'"):
         rescore(records, "unseen", "tv", n_boot=10, seed=0)
+
+
+def test_evaluate_returns_a_typed_record_whose_items_rescore_to_its_metrics() -> None:
+    rng = np.random.default_rng(1)
+    questions = [Question(id=f"q{i}", text=f"text {i}", options=("a", "b", "c")[: 2 + i % 2]) for i in range(8)]
+    norms = Norms([NormItem(c, q, rng.dirichlet(np.ones(q.n_options)), 100.0) for c in ("c1", "c2") for q in questions])
+    result = evaluate(make_policy("position-prior").fit(norms), norms, compare=[make_policy("uniform").fit(norms)], n_boot=50)
+    assert isinstance(result, Evaluation) and len(result.items) == result.n_items == 16
+    for metric, stored in result.metrics.items():
+        again = rescore(result.items, "evaluated", metric, n_boot=50, seed=0)
+        assert (again.mean, again.ci, again.n) == (stored.mean, stored.ci, stored.n), metric
+    Evaluation.model_validate(result.model_dump())  # the record round-trips through its own schema
+    assert set(result.to_dict()["compared"]["uniform"]) == {
+        "n_items", "oracle", "metrics", f"{result.policy}_on_same_items", "paired_difference",
+    }  # fmt: skip
