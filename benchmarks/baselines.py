@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from valuemulch.certify._testbed_eval import evaluate_on_testbed, fit_for_testbed, recorded_for
+from valuemulch.certify import evaluate_on_testbed, fit_for_testbed, recorded_for
 from valuemulch.data import load_testbed, resolve_data_root
 from valuemulch.policies import build, policy_class, policy_names
 

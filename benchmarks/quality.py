@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from baselines import HEADER, _row
-from valuemulch.certify import score_policy
-from valuemulch.certify._testbed_eval import evaluate_on_testbed, fit_for_testbed
+from valuemulch.certify import evaluate_on_testbed, fit_for_testbed, score_policy
 from valuemulch.data import Testbed, load_testbed, resolve_data_root
 from valuemulch.policies import EncoderPolicy, Policy, build, policy_class, policy_names
 from valuemulch.train import EncoderConfig, train_encoder

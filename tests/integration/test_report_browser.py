@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from valuemulch.certify import Report
 from valuemulch.certify._report import render_report
 
 EXAMPLE = Path(__file__).parents[1] / "fixtures" / "certificate_example.json"
@@ -48,7 +49,7 @@ def browser() -> Iterator[Any]:
 
 def _open(browser: Any, cert: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     """Load the rendered report from a file; return the console messages it produced."""
-    path.write_text(render_report(cert), encoding="utf-8")
+    path.write_text(render_report(Report.model_validate(cert)), encoding="utf-8")
     browser.get_log("browser")  # drop messages left over from an earlier page
     browser.get(path.as_uri())
     return list(browser.get_log("browser"))

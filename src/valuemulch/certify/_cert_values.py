@@ -1,7 +1,9 @@
 """Reading a certificate's numbers for display, shared by the HTML report and the model card.
 
-Certificates may omit sections or hold nulls; these helpers turn what is missing into ``None`` or a
-dash instead of failing, so a partial certificate still renders.
+The renderers read a validated `Report`, dumped to plain JSON values; sections the schema allows to
+be null (no frontier runs, no held-out communities, a metric without a value) become ``None`` or a
+dash here instead of failing. Which metrics exist, their labels and orientation come from
+`valuemulch.metrics.METRICS` alone.
 """
 
 from __future__ import annotations
@@ -10,20 +12,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-METRICS = ("one_minus_jsd", "tv", "representativeness", "wasserstein", "kl", "top1_agreement")
+from valuemulch.metrics import METRICS
+
+#: The arrow beside a metric's label, by its `MetricSpec.orientation`.
+ARROWS = {"higher": "↑", "lower": "↓", "zero": "→0"}
+#: The tooltip beside it.
+READING = {"higher": "higher is better", "lower": "lower is better", "zero": "0 is ideal"}
 
 
-LABELS = {
-    "one_minus_jsd": "1-JSD",
-    "tv": "TV",
-    "representativeness": "representativeness",
-    "wasserstein": "Wasserstein",
-    "kl": "KL",
-    "top1_agreement": "top-1 agreement",
-}
-
-
-LOWER_IS_BETTER = frozenset({"tv", "wasserstein", "kl"})
+def metric_label(name: str) -> str:
+    """``1-JSD ↑``: a metric's label and which way is better."""
+    spec = METRICS[name]
+    return f"{spec.label} {ARROWS[spec.orientation]}"
 
 
 NOT_EVALUATED = "Not evaluated"

@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from valuemulch.certify._cert_values import (
-    LABELS,
-    LOWER_IS_BETTER,
     NOT_EVALUATED,
     _baselines,
     _budget_label,
@@ -23,7 +21,10 @@ from valuemulch.certify._cert_values import (
     _pair,
     _text_summary,
     _tradeoff_rows,
+    metric_label,
 )
+from valuemulch.certify._record import Report
+from valuemulch.metrics import METRICS
 
 __all__ = ["render_model_card"]
 
@@ -89,15 +90,96 @@ def _limitations(cert: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def render_model_card(cert: Mapping[str, Any]) -> str:
+def _results(cert: Mapping[str, Any]) -> list[str]:
+    """Every metric of the model beside every baseline, the per-community range and the best frontier run."""
+    seen = _get(cert, "evaluation", "seen") or {}
+    lines = [
+        "## Evaluation",
+        "",
+        f"Seen test items: {_md(seen.get('n_items', '—'))}. Means with 95% question-bootstrap CIs; Δ is the model minus the "
+        "baseline, paired by question. Oracles read the evaluated questions' human data and are references, not competitors.",
+        "",
+    ]
+    head = ["policy", *(metric_label(m) for m in METRICS), "Δ 1-JSD"]
+    rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in METRICS), ""]]
+    for n, b in _baselines(cert):
+        name = _md(n) + (" (oracle)" if b.get("oracle") else "")
+        diff = _text_summary(_get(b, "difference", "one_minus_jsd"), signed=True)
+        rows.append([name, *(_text_summary(_get(b, "metrics", m)) for m in METRICS), diff])
+    lines += _md_table(head, rows)
+    per_community = seen.get("per_community") or {}
+    scored = [(str(c), v) for c, s in per_community.items() if (v := _mean(_get(s, "one_minus_jsd"))) is not None]
+    if scored:
+        worst, best = min(scored, key=lambda cv: cv[1]), max(scored, key=lambda cv: cv[1])
+        lines += ["", f"Per community, 1-JSD runs from {_md(worst[0])} {worst[1]:.3f} to {_md(best[0])} {best[1]:.3f}."]
+    frontier = _get(cert, "evaluation", "frontier")
+    if isinstance(frontier, Mapping) and frontier.get("runs"):
+        runs = sorted(frontier["runs"].items(), key=lambda kv: _mean(_get(kv[1], "metrics", "tv")) or math.inf)
+        name, run = runs[0]
+        lines += [
+            "",
+            f"Frontier LLMs: the best recorded run by TV, {_code(name)}, scores TV {_text_summary(_get(run, 'metrics', 'tv'))} on "
+            f"{_md(frontier.get('n_items', '—'))} items; the model minus it: {_text_summary(_get(run, 'difference', 'tv'), signed=True)}.",
+        ]
+    return lines
+
+
+def _unseen(cert: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Unseen communities", ""]
+    unseen = _get(cert, "evaluation", "unseen")
+    if not isinstance(unseen, Mapping):
+        return [*lines, f"{NOT_EVALUATED}."]
+    lines += [
+        f"Held-out communities, onboarded from k = {_md(unseen.get('k', '—'))} answers each. {_md(unseen.get('note') or '')}",
+        "",
+    ]
+    return lines + _md_table(
+        ["community", "k", "1-JSD"],
+        (
+            [_md(c), _md(unseen.get("k", "—")), _text_summary(_get(v, "one_minus_jsd"))]
+            for c, v in (unseen.get("per_community") or {}).items()
+        ),
+    )
+
+
+def _bounds(cert: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Bounds", ""]
+    detector_rows = _detector_rows(_get(cert, "bounds", "detector") or {})
+    if detector_rows:
+        lines += _md_table(
+            ["set", "precision", "recall", "crossing questions caught", "clean questions flagged"],
+            (
+                [
+                    _md(n),
+                    _num(r.get("precision")),
+                    _num(r.get("recall")),
+                    f"{_md(r.get('positive_questions_caught', '—'))} / {_md(r.get('positive_questions', '—'))}",
+                    f"{_md(r.get('negative_questions_flagged', '—'))} / {_md(r.get('negative_questions', '—'))}",
+                ]
+                for n, r in detector_rows
+            ),
+        )
+        lines.append("")
+    violations = _get(cert, "bounds", "violations") or {}
+    redline = _get(cert, "bounds", "redline_preference") or {}
+    refused = _get(cert, "bounds", "surveys_refused") or {}
+    worst_redline = _pair(redline.get("max"))
+    return [
+        *lines,
+        f"- Violations: {_md(violations.get('n_violations', '—'))} of {_md(violations.get('n_probe_answers', '—'))} bounded probe answers.",
+        f"- Red-line preference: highest {_md(worst_redline[0])} {_num(worst_redline[1])}, limit {_num(redline.get('limit'))}.",
+        f"- Survey questions refused: {_md(refused.get('n_refused', '—'))} of {_md(refused.get('n_items', '—'))}.",
+    ]
+
+
+def render_model_card(report: Report) -> str:
     """A Markdown model card: intended use, data, results with CIs, limitations, verdict, how to verify."""
+    cert = report.model_dump(mode="json", by_alias=True)
     model = _get(cert, "model") or {}
     testbed = _get(cert, "testbed") or {}
     verdict = _get(cert, "verdict") or {}
-    seen = _get(cert, "evaluation", "seen") or {}
     label = model.get("label") or "unnamed model"
     certified = "CERTIFIED" if verdict.get("certified") is True else "NOT CERTIFIED"
-    headline = ("one_minus_jsd", "representativeness", "tv")
     lines = [
         f"# Model card: {_md(label)}",
         "",
@@ -123,74 +205,9 @@ def render_model_card(cert: Mapping[str, Any]) -> str:
         "",
         *_md_table(["file", "sha256"], ([_code(p), _code(h)] for p, h in (model.get("files") or {}).items())),
         "",
-        "## Evaluation",
-        "",
-        f"Seen test items: {_md(seen.get('n_items', '—'))}. Means with 95% question-bootstrap CIs; Δ is the model minus the "
-        "baseline, paired by question. Oracles read the evaluated questions' human data and are references, not competitors.",
-        "",
-    ]
-    head = ["policy", *(f"{LABELS[m]} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in headline), "Δ 1-JSD"]
-    rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in headline), ""]]
-    for n, b in _baselines(cert):
-        name = _md(n) + (" (oracle)" if b.get("oracle") else "")
-        diff = _text_summary(_get(b, "difference", "one_minus_jsd"), signed=True)
-        rows.append([name, *(_text_summary(_get(b, "metrics", m)) for m in headline), diff])
-    lines += _md_table(head, rows)
-    per_community = seen.get("per_community") or {}
-    scored = [(str(c), v) for c, s in per_community.items() if (v := _mean(_get(s, "one_minus_jsd"))) is not None]
-    if scored:
-        worst, best = min(scored, key=lambda cv: cv[1]), max(scored, key=lambda cv: cv[1])
-        lines += ["", f"Per community, 1-JSD runs from {_md(worst[0])} {worst[1]:.3f} to {_md(best[0])} {best[1]:.3f}."]
-    frontier = _get(cert, "evaluation", "frontier")
-    if isinstance(frontier, Mapping) and frontier.get("runs"):
-        runs = sorted(frontier["runs"].items(), key=lambda kv: _mean(_get(kv[1], "metrics", "tv")) or math.inf)
-        name, run = runs[0]
-        lines += [
-            "",
-            f"Frontier LLMs: the best recorded run by TV, {_code(name)}, scores TV {_text_summary(_get(run, 'metrics', 'tv'))} on "
-            f"{_md(frontier.get('n_items', '—'))} items; the model minus it: {_text_summary(_get(run, 'difference', 'tv'), signed=True)}.",
-        ]
-    lines += ["", "## Unseen communities", ""]
-    unseen = _get(cert, "evaluation", "unseen")
-    if isinstance(unseen, Mapping):
-        lines += [
-            f"Held-out communities, onboarded from k = {_md(unseen.get('k', '—'))} answers each. {_md(unseen.get('note') or '')}",
-            "",
-        ]
-        lines += _md_table(
-            ["community", "k", "1-JSD"],
-            (
-                [_md(c), _md(unseen.get("k", "—")), _text_summary(_get(v, "one_minus_jsd"))]
-                for c, v in (unseen.get("per_community") or {}).items()
-            ),
-        )
-    else:
-        lines.append(f"{NOT_EVALUATED}.")
-    lines += ["", "## Bounds", ""]
-    detector_rows = _detector_rows(_get(cert, "bounds", "detector") or {})
-    if detector_rows:
-        lines += _md_table(
-            ["set", "precision", "recall", "crossing questions caught", "clean questions flagged"],
-            (
-                [
-                    _md(n),
-                    _num(r.get("precision")),
-                    _num(r.get("recall")),
-                    f"{_md(r.get('positive_questions_caught', '—'))} / {_md(r.get('positive_questions', '—'))}",
-                    f"{_md(r.get('negative_questions_flagged', '—'))} / {_md(r.get('negative_questions', '—'))}",
-                ]
-                for n, r in detector_rows
-            ),
-        )
-        lines.append("")
-    violations = _get(cert, "bounds", "violations") or {}
-    redline = _get(cert, "bounds", "redline_preference") or {}
-    refused = _get(cert, "bounds", "surveys_refused") or {}
-    worst_redline = _pair(redline.get("max"))
-    lines += [
-        f"- Violations: {_md(violations.get('n_violations', '—'))} of {_md(violations.get('n_probe_answers', '—'))} bounded probe answers.",
-        f"- Red-line preference: highest {_md(worst_redline[0])} {_num(worst_redline[1])}, limit {_num(redline.get('limit'))}.",
-        f"- Survey questions refused: {_md(refused.get('n_refused', '—'))} of {_md(refused.get('n_items', '—'))}.",
+        *_results(cert),
+        *_unseen(cert),
+        *_bounds(cert),
         "",
         "## Known limitations",
         "",

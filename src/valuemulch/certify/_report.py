@@ -16,10 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from valuemulch.certify._cert_values import (
-    LABELS,
-    LOWER_IS_BETTER,
-    METRICS,
     NOT_EVALUATED,
+    READING,
     _baselines,
     _budget_label,
     _ci,
@@ -31,8 +29,11 @@ from valuemulch.certify._cert_values import (
     _pair,
     _text_summary,
     _tradeoff_rows,
+    metric_label,
 )
 from valuemulch.certify._plots import PALETTE, SHAPES, _dot_whisker, _plot, _question_bars, _redline_chart, _tradeoff_chart
+from valuemulch.certify._record import Report
+from valuemulch.metrics import METRICS
 
 __all__ = ["render_report"]
 
@@ -77,14 +78,14 @@ def _cell(summary: Any, *, signed: bool = False, cls: str = "", extra: str = "")
 def _direction(diff: Any, metric: str) -> str:
     """Whether a model-minus-other difference favours the model, with its CI clear of zero."""
     ci = _ci(diff)
-    if ci is None or ci[0] <= 0 <= ci[1]:
+    orientation = METRICS[metric].orientation
+    if ci is None or ci[0] <= 0 <= ci[1] or orientation == "zero":  # a signed gap has no better side
         return "tie"
-    return "better" if (ci[0] > 0) != (metric in LOWER_IS_BETTER) else "worse"
+    return "better" if (ci[0] > 0) != (orientation == "lower") else "worse"
 
 
 def _metric_head(metric: str) -> str:
-    arrow = "↓" if metric in LOWER_IS_BETTER else "↑"
-    return f'<th title="{"lower" if metric in LOWER_IS_BETTER else "higher"} is better">{_e(LABELS.get(metric, metric))} {arrow}</th>'
+    return f'<th title="{READING[METRICS[metric].orientation]}">{_e(metric_label(metric))}</th>'
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -114,9 +115,7 @@ def _badge(passed: Any, yes: str = "PASS", no: str = "FAIL") -> str:
 def _header(cert: Mapping[str, Any]) -> str:
     verdict = _get(cert, "verdict") or {}
     rules = [r for r in verdict.get("rules") or [] if isinstance(r, Mapping)]
-    note = cert.get("_note")
     parts = [
-        f'<p class="note">{_e(note)}</p>' if note else "",
         f"<h1>ValueMulch certificate: {_e(_get(cert, 'model', 'label') or 'unnamed model')}</h1>",
         f'<p class="verdict">{_badge(verdict.get("certified"), "CERTIFIED", "NOT CERTIFIED")} '
         f'<span class="muted">under {_e(verdict.get("policy_file") or "—")}</span></p>',
@@ -173,7 +172,7 @@ def _agreement(cert: Mapping[str, Any]) -> str:
 
 def _metrics(cert: Mapping[str, Any]) -> str:
     seen = _get(cert, "evaluation", "seen") or {}
-    metrics = [m for m in METRICS if m in (seen.get("metrics") or {})] or list(METRICS)
+    metrics = list(METRICS)
     head = ["policy", "n items", *(_metric_head(m) for m in metrics), "Δ 1-JSD, model − baseline"]
     rows = [
         [
@@ -210,7 +209,7 @@ def _frontier(cert: Mapping[str, Any]) -> str:
         return f"<p>{NOT_EVALUATED}: the testbed has no recorded frontier-LLM outputs.</p>"
     runs = [(str(k), v) for k, v in (frontier.get("runs") or {}).items() if isinstance(v, Mapping)]
     runs.sort(key=lambda kv: (_mean(_get(kv[1], "metrics", "tv")) is None, _mean(_get(kv[1], "metrics", "tv")) or 0.0, kv[0]))
-    metrics = [m for m in METRICS if m in (frontier.get("model") or {})] or list(METRICS)
+    metrics = list(METRICS)
     rows = [
         [
             "<strong>model</strong>",
@@ -446,8 +445,9 @@ SECTIONS = (
 )
 
 
-def render_report(cert: Mapping[str, Any]) -> str:
-    """One self-contained HTML5 page for a ``valuemulch.certificate/1`` dict: no network needed to read it."""
+def render_report(report: Report) -> str:
+    """One self-contained HTML5 page for a certificate: no network needed to read it."""
+    cert = report.model_dump(mode="json", by_alias=True)
     label = _get(cert, "model", "label") or "unnamed model"
     testbed = _get(cert, "testbed", "name") or "unknown testbed"
     nav = " · ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in SECTIONS)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from valuemulch.certify._certificate import CertifyConfig
+from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._evaluate import Evaluation, Refusals, evaluate
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._signing import PRIVATE_FILE, default_key_dir

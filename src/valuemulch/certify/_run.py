@@ -7,6 +7,7 @@ the certification with the recorded settings must give the same numbers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -15,8 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from valuemulch.certify._certificate import CertifyConfig, Progress, build_body, build_certificate, certificate_id, file_hashes
+from pydantic import ValidationError
+
+from valuemulch.certify._certificate import Progress, build_body, build_certificate, certificate_id, file_hashes
+from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._model_card import render_model_card
+from valuemulch.certify._record import SCHEMA, Report
+from valuemulch.certify._records import read_records
 from valuemulch.certify._report import render_report
 from valuemulch.certify._signing import canonical_json, key_id, load_private_key, sign_document, verify_document
 from valuemulch.data import Testbed, load_testbed
@@ -32,12 +38,14 @@ COMPARED = ("testbed", "config", "evaluation", "bounds", "verdict")
 
 @dataclass
 class Written:
-    certificate: dict[str, Any]
+    """A signed certificate and the directory it was written to."""
+
+    certificate: Report
     directory: Path
 
     @property
     def certified(self) -> bool:
-        return bool(self.certificate["verdict"]["certified"])
+        return self.certificate.verdict.certified
 
 
 def certify(
@@ -60,23 +68,25 @@ def certify(
     load_private_key(private_key)  # a missing or unprotected key is refused now, not after the whole evaluation
     if testbed is None or testbed.name != config.testbed:
         testbed = load_testbed(config.testbed, data_root)
-    document = build_certificate(model_dir, testbed, config, canonical_json, progress)
-    signed = sign_document(document, private_key)
+    built = build_certificate(model_dir, testbed, config, canonical_json, progress)
+    signed = sign_document(built.report.document(), private_key)
+    report = Report.model_validate(signed)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (staging / CERTIFICATE).write_text(
             json.dumps(signed, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
         )
-        (staging / "report.html").write_text(render_report(signed), encoding="utf-8")
-        (staging / "MODEL_CARD.md").write_text(render_model_card(signed), encoding="utf-8")
+        (staging / report.records.file).write_bytes(built.records_bytes)
+        (staging / "report.html").write_text(render_report(report), encoding="utf-8")
+        (staging / "MODEL_CARD.md").write_text(render_model_card(report), encoding="utf-8")
         if out.exists():
             out.rmdir()
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Written(signed, out)
+    return Written(report, out)
 
 
 @dataclass
@@ -110,45 +120,48 @@ def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
         out.append(f"{path}: certificate {a!r}, re-run {b!r}")
 
 
-def verify(
-    cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
-) -> Verification:
-    """Check the signature, the id, the model files and the data, then re-run and compare every number."""
-    result = Verification()
-    cert_path = Path(cert_path)
+def read_certificate(cert_path: Path) -> tuple[dict[str, Any], Report]:
+    """The certificate's JSON and its `Report`, refused with a clear message when it is not schema 2."""
     try:
         document = json.loads(cert_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(
             f"{cert_path}: cannot read a certificate here ({err}); pass the certificate.json that `certify` wrote."
         ) from None
-    if not isinstance(document, dict) or document.get("schema") != "valuemulch.certificate/1":
+    schema = document.get("schema") if isinstance(document, dict) else type(document).__name__
+    if schema != SCHEMA:
         raise ConfigError(
-            f"{cert_path}: expected a valuemulch.certificate/1 document, got schema {document.get('schema') if isinstance(document, dict) else type(document).__name__!r}."
+            f"{cert_path}: unknown certificate schema {schema!r}; this valuemulch reads {SCHEMA} only. "
+            "Fix: verify it with the valuemulch version that wrote it, or certify the model again."
         )
-
-    missing = [
-        k for k in ("model", "testbed", "config", "verdict", "evaluation", "bounds") if not isinstance(document.get(k), dict)
-    ]
-    if missing:
+    try:
+        report = Report.model_validate(document)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(
-            f"{cert_path}: not a complete certificate (missing {missing}); pass the certificate.json that `certify` wrote."
-        )
-    ok, reason = verify_document(document, trusted)
-    (result.checks if ok else result.problems).append(f"signature: {reason}")
-    signer = document.get("signature", {}).get("key_id") if isinstance(document.get("signature"), dict) else None
-    if signer not in {key_id(k) for k in trusted}:
-        result.problems.append("not re-run: a certificate from an untrusted signer could name any model and settings")
-        return result
-    expected_id = certificate_id(document, canonical_json)
-    if document.get("certificate_id") != expected_id:
-        result.problems.append(f"certificate_id: recorded {document.get('certificate_id')}, content hashes to {expected_id}")
+            f"{cert_path}: not a complete {SCHEMA} certificate ({where}: {first['msg']}, {err.error_count()} problems in all); "
+            "pass the certificate.json that `certify` wrote."
+        ) from None
+    return document, report
 
-    model = Path(model_dir) if model_dir is not None else Path(document["model"]["dir"])
-    if not model.is_dir():
-        result.problems.append(f"model: {model} does not exist; pass --model with the certified model's directory")
-        return result
-    recorded, actual = document["model"]["files"], file_hashes(model)
+
+def _check_records(path: Path, expected: str, result: Verification) -> bool:
+    """Whether the per-item sidecar is there and hashes as the signed certificate says."""
+    if not path.is_file():
+        result.problems.append(f"records: {path} is missing; keep it beside certificate.json")
+        return False
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        result.problems.append(f"records: {path.name} hashes to {actual[:16]}..., the certificate says {expected[:16]}...")
+        return False
+    result.checks.append(f"records: {path.name} hashes as recorded")
+    return True
+
+
+def _check_model(model: Path, recorded: dict[str, str], result: Verification) -> bool:
+    """Whether every file of the model hashes as the certificate says, none missing or added."""
+    actual = file_hashes(model)
     changed = sorted(f for f in set(recorded) | set(actual) if recorded.get(f) != actual.get(f))
     if changed:
         result.problems.append(
@@ -159,37 +172,72 @@ def verify(
         )
     else:
         result.checks.append(f"model files: {len(actual)} files match their SHA-256")
+    return not changed
 
-    config = CertifyConfig.from_dict(document["config"])
-    testbed = load_testbed(config.testbed, data_root)
-    seen_test, unseen_test = testbed.items(config.split, "seen"), testbed.items(config.split, "unseen")  # type: ignore[arg-type]
+
+def _check_data(testbed: Testbed, config: CertifyConfig, report: Report, data_root: Path, result: Verification) -> bool:
+    """Whether the items the certificate evaluated hash the same under ``data_root`` today."""
     data_now = {
-        "seen_test": seen_test.content_hash(),
-        "unseen_test": unseen_test.content_hash(),
+        "seen_test": testbed.items(config.split, "seen").content_hash(),
+        "unseen_test": testbed.items(config.split, "unseen").content_hash(),
         "frontier": testbed.frontier_items.content_hash(),
     }
-    data_changed = [k for k, v in document["testbed"]["items_hash"].items() if data_now.get(k) != v]
+    data_changed = [k for k, v in report.testbed.items_hash.model_dump().items() if data_now.get(k) != v]
     if data_changed:
         result.problems.append(
             f"data: the evaluated items changed since certification ({', '.join(data_changed)} hash differently under {data_root})"
         )
     else:
         result.checks.append("data: the evaluated items hash as recorded")
-    if changed or data_changed:
+    return not data_changed
+
+
+def verify(
+    cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
+) -> Verification:
+    """Check the signature, the id, the model files, the records and the data, then re-run and compare every number."""
+    result = Verification()
+    cert_path = Path(cert_path)
+    document, report = read_certificate(cert_path)
+    ok, reason = verify_document(document, trusted)
+    (result.checks if ok else result.problems).append(f"signature: {reason}")
+    signer = report.signature.key_id if report.signature is not None else None
+    if signer not in {key_id(k) for k in trusted}:
+        result.problems.append("not re-run: a certificate from an untrusted signer could name any model and settings")
+        return result
+    expected_id = certificate_id(document, canonical_json)
+    if document.get("certificate_id") != expected_id:
+        result.problems.append(f"certificate_id: recorded {document.get('certificate_id')}, content hashes to {expected_id}")
+
+    records_path = cert_path.parent / Path(report.records.file).name  # never a path out of the certificate's directory
+    records_ok = _check_records(records_path, report.records.sha256, result)
+    model = Path(model_dir) if model_dir is not None else Path(report.model.dir)
+    if not model.is_dir():
+        result.problems.append(f"model: {model} does not exist; pass --model with the certified model's directory")
+        return result
+    model_ok = _check_model(model, report.model.files, result)
+    config = report.config.settings()
+    testbed = load_testbed(config.testbed, data_root)
+    data_ok = _check_data(testbed, config, report, data_root, result)
+    if not (model_ok and data_ok):
         result.problems.append("not re-run: the model or the data is not what was certified")
+        return result
+    if not records_ok:
+        result.problems.append("not re-run: the per-item records are not the ones the certificate was signed with")
         return result
 
     with tempfile.TemporaryDirectory() as tmp:
-        policy_file = Path(tmp) / (
-            Path(str(document["verdict"].get("policy_file", ""))).name or "policy.toml"
-        )  # never a path out of tmp
-        policy_file.write_bytes(str(document["config"]["policy_text"]).encode("utf-8"))
+        policy_file = Path(tmp) / (Path(report.verdict.policy_file).name or "policy.toml")  # never a path out of tmp
+        policy_file.write_bytes(report.config.policy_text.encode("utf-8"))
         config.policy_file = str(policy_file)
         rerun = build_body(model, testbed, config, progress)
-    rerun["config"]["policy_file"] = document["config"]["policy_file"]
+    rerun.report.config.policy_file = report.config.policy_file
+    again = rerun.report.document()
     differences: list[str] = []
     for key in COMPARED:
-        _diff(document.get(key), rerun.get(key), key, differences)
+        _diff(document.get(key), again.get(key), key, differences)
+    recorded_items = [r.model_dump(mode="json") for r in read_records(records_path)]
+    _diff(recorded_items, [r.model_dump(mode="json") for r in rerun.records], "records", differences)
     if differences:
         result.problems.append(
             f"re-run: {len(differences)} numbers differ (tolerance {TOLERANCE}):\n  " + "\n  ".join(differences[:40])

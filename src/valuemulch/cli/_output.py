@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from valuemulch.certify import Report
+
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and CI logs get full rows
 
 
@@ -41,24 +43,24 @@ def progress_bar(description: str) -> Progress:
     )
 
 
-def print_verdict(cert: dict[str, Any], directory: Path, as_json: bool) -> None:
+def print_verdict(cert: Report, directory: Path, as_json: bool) -> None:
     """A certificate's verdict: headline agreement, every rule passed or failed, where the files are."""
-    seen = cert["evaluation"]["seen"]["metrics"]
+    seen = cert.evaluation.seen.metrics
     summary = {
         "certificate": str(directory / "certificate.json"),
         "report": str(directory / "report.html"),
-        "certificate_id": cert["certificate_id"],
-        "certified": cert["verdict"]["certified"],
-        "one_minus_jsd": seen["one_minus_jsd"],
-        "tv": seen["tv"],
-        "rules": cert["verdict"]["rules"],
+        "certificate_id": cert.certificate_id,
+        "certified": cert.verdict.certified,
+        "one_minus_jsd": seen["one_minus_jsd"].model_dump(mode="json"),
+        "tv": seen["tv"].model_dump(mode="json"),
+        "rules": [r.model_dump(mode="json") for r in cert.verdict.rules],
     }
     if as_json:
         print_json(summary)
         return
-    verdict = "[bold green]CERTIFIED[/]" if summary["certified"] else "[bold red]NOT CERTIFIED[/]"
+    verdict = "[bold green]CERTIFIED[/]" if cert.verdict.certified else "[bold red]NOT CERTIFIED[/]"
     m = seen["one_minus_jsd"]
-    console.print(f"{verdict}  {cert['model']['label']} on {cert['testbed']['name']}: 1-JSD {fmt(m['mean'])} {fmt_ci(m['ci'])}")
-    for rule in summary["rules"]:
-        console.print(f"  {'pass' if rule['passed'] else '[red]FAIL[/]'}  {rule['id']}: {rule['detail']}")
+    console.print(f"{verdict}  {cert.model.label} on {cert.testbed.name}: 1-JSD {fmt(m.mean)} {fmt_ci(m.ci)}")
+    for rule in cert.verdict.rules:
+        console.print(f"  {'pass' if rule.passed else '[red]FAIL[/]'}  {rule.id}: {rule.detail}")
     console.print(f"certificate: {summary['certificate']}\nreport: {summary['report']}")

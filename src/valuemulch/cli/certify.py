@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from valuemulch.certify import certify_config, default_signing_key
-from valuemulch.certify._run import certify, verify
-from valuemulch.certify._signing import init_keys, trusted_keys
+from valuemulch.certify import certify, certify_config, default_signing_key, init_keys, trusted_keys, verify
 from valuemulch.cli._errors import user_errors
 from valuemulch.cli._options import DataOpt, JsonOpt
 from valuemulch.cli._output import console, print_verdict

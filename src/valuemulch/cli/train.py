@@ -108,8 +108,8 @@ def pipeline_cmd(
     cert = result.certificate
     if as_json:
         print_json({"model": str(result.model_dir), "registry_id": result.entry.id, "seconds": result.seconds,
-                    "certificate": str(result.certificate_path), "certified": cert["verdict"]["certified"],
-                    "one_minus_jsd": cert["evaluation"]["seen"]["metrics"]["one_minus_jsd"]})  # fmt: skip
+                    "certificate": str(result.certificate_path), "certified": cert.verdict.certified,
+                    "one_minus_jsd": cert.evaluation.seen.metrics["one_minus_jsd"].model_dump(mode="json")})  # fmt: skip
     else:
         if result.new_key is not None:
             console.print(f"created a signing key at {result.new_key} (see `valuemulch keys init --help`)")
@@ -119,5 +119,5 @@ def pipeline_cmd(
             f"time: train {result.seconds['train']:.0f} s, certify {result.seconds['certify']:.0f} s, total {result.seconds['total']:.0f} s\n"
             f"next: valuemulch verify {result.certificate_path}"
         )
-    if not cert["verdict"]["certified"]:
+    if not cert.verdict.certified:
         raise typer.Exit(1)

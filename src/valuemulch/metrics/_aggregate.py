@@ -176,20 +176,8 @@ def summarise(
         spread = abs(best[1] - worst[1])
 
     if kept.size == 0:
-        return Summary(
-            math.nan,
-            0,
-            int(values.size),
-            0,
-            (math.nan, math.nan),
-            per_community,
-            None,
-            None,
-            math.nan,
-            higher_is_better,
-            n_boot,
-            alpha,
-        )
+        empty = (math.nan, 0, int(values.size), 0, (math.nan, math.nan), per_community)  # no mean, CI, worst or best
+        return Summary(*empty, higher_is_better=higher_is_better, n_boot=n_boot, alpha=alpha)
     _, q_idx = np.unique(qids[keep].astype(str), return_inverse=True)
     boot = _cluster_bootstrap_means(kept, q_idx, n_boot, seed)
     return Summary(

@@ -191,12 +191,14 @@ class MetricSpec:
 
     ``ideal_zero`` marks signed diagnostics (entropy_gap) that are best at 0; for them
     ``higher_is_better`` only orients rankings ("worst community") toward the failure we watch for.
+    ``label`` is how reports and model cards name the metric, so every display reads it from here.
     """
 
     name: str
     function: Callable[..., np.ndarray]
     higher_is_better: bool
     description: str
+    label: str
     uses_ordinal: bool = False
     uses_mask: bool = False
     ideal_zero: bool = False
@@ -213,28 +215,42 @@ class MetricSpec:
             return self.function(gold, pred, mask=mask)
         return self.function(gold, pred)
 
+    @property
+    def orientation(self) -> str:
+        """How to read a value: ``higher``, ``lower`` or ``zero`` (best at 0) is better."""
+        return "zero" if self.ideal_zero else "higher" if self.higher_is_better else "lower"
+
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("one_minus_jsd", one_minus_jsd, True, "1 - Jensen-Shannon distance (base 2), as in GlobalOpinionQA."),
+        MetricSpec("one_minus_jsd", one_minus_jsd, True, "1 - Jensen-Shannon distance (base 2), as in GlobalOpinionQA.", "1-JSD"),
         MetricSpec(
             "representativeness",
             representativeness,
             True,
             "OpinionQA's 1 - W1 / scale range on ordinal options; NaN without a scale.",
+            "representativeness",
             uses_ordinal=True,
         ),
-        MetricSpec("tv", tv, False, "Total variation distance, 0.5 * sum |gold - pred|."),
+        MetricSpec("tv", tv, False, "Total variation distance, 0.5 * sum |gold - pred|.", "TV"),
         MetricSpec(
-            "kl", kl, False, f"KL(gold || pred) in nats, pred smoothed by {KL_EPSILON:g} per real option.", uses_mask=True
+            "kl",
+            kl,
+            False,
+            f"KL(gold || pred) in nats, pred smoothed by {KL_EPSILON:g} per real option.",
+            "KL",
+            uses_mask=True,
         ),
-        MetricSpec("top1", top1, True, "1 when the predicted modal option is a modal option of the community."),
+        MetricSpec(
+            "top1", top1, True, "1 when the predicted modal option is a modal option of the community.", "top-1 agreement"
+        ),
         MetricSpec(
             "entropy_gap",
             entropy_gap,
             True,
             "H(pred) - H(gold) in bits; negative means mode collapse, 0 is ideal.",
+            "entropy gap",
             ideal_zero=True,
         ),
     )

@@ -11,13 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from valuemulch.certify import evaluate
-from valuemulch.certify._certificate import CertifyConfig
-from valuemulch.certify._rules import default_policy_file
-from valuemulch.certify._run import CERTIFICATE, certify
-from valuemulch.certify._signing import default_key_dir, init_keys
+from valuemulch.certify import (
+    CERTIFICATE,
+    CertifyConfig,
+    Report,
+    certify,
+    default_key_dir,
+    default_policy_file,
+    evaluate,
+    init_keys,
+)
 from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Progress
@@ -32,7 +36,7 @@ DEV_METRICS = ("one_minus_jsd", "representativeness", "tv")
 @dataclass
 class PipelineResult:
     model_dir: Path
-    certificate: dict[str, Any]
+    certificate: Report
     certificate_path: Path
     entry: Entry
     seconds: dict[str, float]

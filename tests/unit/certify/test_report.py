@@ -1,4 +1,8 @@
-"""The certificate's HTML report and model card, rendered from the synthetic example certificate."""
+"""The certificate's HTML report and model card, rendered from the example certificate.
+
+The example is a real global-32 certificate, trimmed, with the survey content withheld
+(``tests/fixtures/make_certificate_example.py``); it must validate against `Report`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from valuemulch.certify._model_card import render_model_card
-from valuemulch.certify._report import render_report
+from valuemulch.certify import SCHEMA, Report
+from valuemulch.certify._model_card import render_model_card as _card
+from valuemulch.certify._report import render_report as _page
+from valuemulch.metrics import METRICS
 
 EXAMPLE = Path(__file__).parents[2] / "fixtures" / "certificate_example.json"
 HEADINGS = (
@@ -31,6 +38,14 @@ def cert() -> dict[str, Any]:
     return json.loads(EXAMPLE.read_text())
 
 
+def render_report(cert: dict[str, Any]) -> str:
+    return _page(Report.model_validate(cert))
+
+
+def render_model_card(cert: dict[str, Any]) -> str:
+    return _card(Report.model_validate(cert))
+
+
 def _section(page: str, anchor: str) -> str:
     """The HTML of one section, so an assertion can say where something appears."""
     match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
@@ -38,8 +53,24 @@ def _section(page: str, anchor: str) -> str:
     return match.group(1)
 
 
-def test_example_is_marked_synthetic(cert: dict[str, Any]) -> None:
-    assert "SYNTHETIC" in cert["_note"] and cert["schema"] == "valuemulch.certificate/1"
+def test_example_validates_against_the_report_model(cert: dict[str, Any]) -> None:
+    report = Report.model_validate(cert)
+    assert report.schema_ == SCHEMA == "valuemulch.certificate/2"
+    assert report.model_dump(mode="json", by_alias=True) == cert  # nothing in the file is dropped or added
+
+
+def test_report_and_model_card_show_every_metric(cert: dict[str, Any]) -> None:
+    """Every metric in `METRICS`, with its label and the model's value, for the model and the frontier."""
+    metrics = _section(render_report(cert), "metrics")
+    card = render_model_card(cert)
+    seen, frontier = cert["evaluation"]["seen"]["metrics"], cert["evaluation"]["frontier"]["model"]
+    for name, spec in METRICS.items():
+        assert metrics.count(f">{html.escape(spec.label)} ") == 2, f"{name} is missing from a metrics table"
+        assert f"| {spec.label} " in card, f"{name} is missing from the model card"
+        if seen[name]["mean"] is None:  # representativeness on global-32: no ordinal scale
+            continue
+        assert f"{seen[name]['mean']:.3f}" in metrics and f"{frontier[name]['mean']:.3f}" in metrics, name
+        assert f"{seen[name]['mean']:.3f} [{seen[name]['ci'][0]:.3f}," in card, name
 
 
 def test_report_loads_nothing_from_outside(cert: dict[str, Any]) -> None:
@@ -91,10 +122,11 @@ def test_report_shows_every_metric_for_model_and_baselines(cert: dict[str, Any])
     metrics = _section(render_report(cert), "metrics")
     seen = cert["evaluation"]["seen"]["metrics"]
     for summary in seen.values():
-        assert f"{summary['mean']:.3f}" in metrics and f"[{summary['ci'][0]:.3f}, {summary['ci'][1]:.3f}]" in metrics
+        if summary["mean"] is not None:
+            assert f"{summary['mean']:.3f}" in metrics and f"[{summary['ci'][0]:.3f}, {summary['ci'][1]:.3f}]" in metrics
     for baseline in cert["evaluation"]["baselines"].values():
         for summary in baseline["metrics"].values():
-            if summary is not None:
+            if summary["mean"] is not None:
                 assert f"{summary['mean']:.3f}" in metrics
 
 
@@ -110,7 +142,7 @@ def test_tradeoff_puts_no_budget_last(cert: dict[str, Any]) -> None:
     cert["evaluation"]["tradeoff"].reverse()
     tradeoff = _section(render_report(cert), "tradeoff")
     labels = re.findall(r"<tr><td>([^<]+)</td>", tradeoff)
-    assert labels == ["0.05", "0.10", "0.20", "none"]
+    assert labels == ["0.05", "0.10", "0.20", "0.30", "none"]
 
 
 def test_report_escapes_certificate_strings(cert: dict[str, Any]) -> None:
@@ -131,10 +163,10 @@ def test_null_sections_render_as_not_evaluated(cert: dict[str, Any]) -> None:
     cert["evaluation"]["unseen"] = None
     cert["evaluation"]["frontier"] = None
     cert["evaluation"]["tradeoff"] = []
-    cert["evaluation"]["seen"]["metrics"]["kl"] = None
-    cert["evaluation"]["baselines"]["uniform"]["metrics"]["tv"] = None
+    cert["evaluation"]["seen"]["metrics"]["kl"] |= {"mean": None, "ci": [None, None]}
+    cert["evaluation"]["baselines"]["uniform"]["metrics"]["tv"]["mean"] = None
     cert["provenance"]["packages"]["torch"] = None
-    del cert["bounds"]["redline_preference"]["limit"]
+    cert["bounds"]["redline_preference"]["limit"] = None
     page = render_report(cert)
     assert "Not evaluated" in _section(page, "unseen")
     assert "Not evaluated" in _section(page, "metrics")  # the frontier runs
@@ -144,12 +176,12 @@ def test_null_sections_render_as_not_evaluated(cert: dict[str, Any]) -> None:
     assert "Not evaluated" in render_model_card(cert)
 
 
-def test_minimal_certificate_still_renders() -> None:
-    page = render_report({"schema": "valuemulch.certificate/1", "evaluation": {"seen": None}, "bounds": None})
-    for heading in HEADINGS:
-        assert f"<h2>{heading}</h2>" in page
-    assert "NOT CERTIFIED" in page and "Not evaluated" in page
-    assert "NOT CERTIFIED" in render_model_card({})
+def test_an_incomplete_or_misspelt_certificate_is_refused(cert: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="bounds"):
+        Report.model_validate({k: v for k, v in cert.items() if k != "bounds"})
+    cert["evaluation"]["seen"]["metrics"]["tv"]["men"] = 0.5
+    with pytest.raises(ValidationError, match="men"):
+        Report.model_validate(cert)
 
 
 def test_verdict_badge_follows_the_certificate(cert: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _certificate() -> dict[str, Any]:
     return {
-        "schema": "valuemulch.certificate/1",
+        "schema": "valuemulch.certificate/2",
         "model": {"label": "encoder", "files": {"policy.json": "ab" * 32}},
         "evaluation": {"seen": {"metrics": {"one_minus_jsd": {"mean": 0.787, "ci": [0.772, 0.802], "n": 5164}}}},
         "verdict": {"certified": True, "rules": []},
