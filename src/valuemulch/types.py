@@ -106,23 +106,23 @@ class Question:
             raise DataError(
                 where, field="options", expected="distinct options", got=list(self.options), fix="remove the repeated option"
             )
-        if self.ordinal is not None and len(self.ordinal) != len(self.options):
-            raise DataError(
-                where,
-                field="ordinal",
-                expected=f"{len(self.options)} ordinal positions (one per option, null off the scale)",
-                got=list(self.ordinal),
-                fix="give one position per option, or null for the whole field when there is no scale",
+        if self.ordinal is not None:
+            self._check_per_option(
+                "ordinal",
+                self.ordinal,
+                "ordinal positions (one per option, null off the scale)",
+                "give one position per option, or null for the whole field when there is no scale",
             )
         if not self.refusal:
             object.__setattr__(self, "refusal", tuple(is_refusal(o) for o in self.options))
-        elif len(self.refusal) != len(self.options):
+        else:
+            self._check_per_option("refusal", self.refusal, "flags", "give one flag per option")
+
+    def _check_per_option(self, name: str, values: Sequence[object], what: str, fix: str) -> None:
+        """A field with one entry per option must have exactly as many entries as there are options."""
+        if len(values) != len(self.options):
             raise DataError(
-                where,
-                field="refusal",
-                expected=f"{len(self.options)} flags",
-                got=list(self.refusal),
-                fix="give one flag per option",
+                f"question '{self.id}'", field=name, expected=f"{len(self.options)} {what}", got=list(values), fix=fix
             )
 
     @property

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -15,29 +16,19 @@ from valuemulch.serve.schemas import RequestModels
 from valuemulch.settings import Settings
 
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that hands a route what `create_app` put in ``app.state`` under ``name``."""
 
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def _live(request: Request) -> LiveDeployment:
-    live: LiveDeployment = request.app.state.live
-    return live
+    return dependency
 
 
 async def _deployment(request: Request) -> Deployment:
+    """The deployment answering now (admin reload and promote swap it under a lock)."""
     live: LiveDeployment = request.app.state.live
     return live.current
-
-
-async def _audit(request: Request) -> AuditLog:
-    audit: AuditLog = request.app.state.audit
-    return audit
-
-
-async def _models(request: Request) -> RequestModels:
-    models: RequestModels = request.app.state.models
-    return models
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -58,10 +49,10 @@ def require_admin(request: Request) -> None:
         raise ServiceError(403, "forbidden", "The admin key is not valid.")
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-LiveDep = Annotated[LiveDeployment, Depends(_live)]
+SettingsDep = Annotated[Settings, Depends(_state("settings"))]
+LiveDep = Annotated[LiveDeployment, Depends(_state("live"))]
 DeploymentDep = Annotated[Deployment, Depends(_deployment)]
-AuditDep = Annotated[AuditLog, Depends(_audit)]
-ModelsDep = Annotated[RequestModels, Depends(_models)]
+AuditDep = Annotated[AuditLog, Depends(_state("audit"))]
+ModelsDep = Annotated[RequestModels, Depends(_state("models"))]
 RawBodyDep = Annotated[bytes, Depends(_raw_body)]
 AdminDep = Depends(require_admin)
