@@ -306,7 +306,7 @@ def prepare_model(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> t
 
 
 # -- in-process stage timings ----------------------------------------------------------------------
-def time_stages(model_args: list[str], registry: str, bodies: list[dict[str, Any]], n: int, tmp: Path) -> list[str]:
+def time_stages(model_args: list[str], env: dict[str, str], bodies: list[dict[str, Any]], n: int, tmp: Path) -> list[str]:
     """The stages of one /v1/decide, timed in this process in the service's order (ms: mean, p50, p99)."""
     import numpy as np
 
@@ -315,7 +315,7 @@ def time_stages(model_args: list[str], registry: str, bodies: list[dict[str, Any
     from valuemulch.serve.schemas import BoundsOut, DecideOut, request_models
     from valuemulch.settings import Settings
 
-    settings = Settings(registry=Path(registry))
+    settings = Settings(registry=Path(env["VALUEMULCH_REGISTRY"]), keys=Path(env["VALUEMULCH_KEYS"]))  # the servers' homes
     DecideIn = request_models(settings.limits).decide
     d = load_deployment(settings, model_args[1], OrgPolicy())
     audit = AuditLog(tmp / "stages-audit.sqlite")
@@ -527,7 +527,7 @@ def main() -> None:
             print(f"- note: the goal is stated for 2 cores; this machine has {os.cpu_count()}")
 
         if args.stages > 0:
-            print("\n".join(time_stages(model_args, env["VALUEMULCH_REGISTRY"], decide_bodies, args.stages, tmp)))
+            print("\n".join(time_stages(model_args, env, decide_bodies, args.stages, tmp)))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,21 @@ from valuemulch.certify._records import read_records, rescore
 from valuemulch.certify._resolve import EvaluateConfig, certify_config, default_signing_key, run_evaluation
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, Verification, Written, certify, read_certificate, verify
-from valuemulch.certify._signing import canonical_json, default_key_dir, init_keys, sign_document, trusted_keys, verify_document
+from valuemulch.certify._signing import (
+    PUBLIC_FILE,
+    canonical_json,
+    default_key_dir,
+    init_keys,
+    sign_document,
+    trusted_keys,
+    verify_document,
+)
 from valuemulch.certify._testbed_eval import CommunitySet, ItemSet, evaluate_on_testbed, fit_for_testbed, recorded_for
 
 __all__ = [
     "CERTIFICATE",
     "HEADLINE",
+    "PUBLIC_FILE",
     "RECORDS_FILE",
     "SCHEMA",
     "CertifyConfig",

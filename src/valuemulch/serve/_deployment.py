@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
-from valuemulch.certify import file_hashes, model_population
+from valuemulch.certify import PUBLIC_FILE, file_hashes, model_population
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Policy
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
@@ -105,6 +105,16 @@ def _check_files(model_dir: Path, certificate: dict[str, Any]) -> None:
         )
 
 
+def trusted_key_files(settings: Settings) -> list[Path]:
+    """The public keys whose certificates this service trusts: those configured, else the own key in
+    ``settings.keys`` (read from the settings given, not from the environment, so a Settings object
+    built in code is obeyed whole)."""
+    if settings.serve.trusted_keys:
+        return list(settings.serve.trusted_keys)
+    own = settings.keys / PUBLIC_FILE
+    return [own] if own.exists() else []
+
+
 def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy | None = None) -> Deployment:
     """Resolve ``model`` (a registry id or a model directory; None: the promoted model) to a registered
     model whose signed certificate says CERTIFIED (or refuse), and check its files are the certified ones.
@@ -119,7 +129,7 @@ def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy
         raise ConfigError(f"Model '{entry.id}' is retired; promote another one.")
     certificate = None
     if entry is not None:
-        certificate = checked_certificate(Path(entry.certificate), entry.certificate_id, list(serve.trusted_keys))
+        certificate = checked_certificate(Path(entry.certificate), entry.certificate_id, trusted_key_files(settings))
     certified = certificate is not None and signed_verdict(certificate)
     if not certified and not serve.allow_uncertified:
         what = f"'{entry.id}' is not certified" if entry is not None else f"{model} is not in the registry"

@@ -79,3 +79,18 @@ def test_model_files_that_differ_from_the_certificate_are_refused(tmp_path: Path
     (home.model_dir / "extra.txt").write_text("not certified", encoding="utf-8")
     with pytest.raises(ConfigError, match="files differ"):
         serve_app(home)
+
+
+def test_the_own_key_comes_from_the_settings_given_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Settings object built in code is obeyed whole: with no --key, the trusted key is the one in
+    ``settings.keys``. Before, the signer was looked up in $VALUEMULCH_KEYS and the model refused."""
+    from valuemulch.serve import load_deployment
+    from valuemulch.settings import Settings
+
+    home = tiny_home(tmp_path)
+    register(home)
+    monkeypatch.setenv("VALUEMULCH_KEYS", str(tmp_path / "some-other-keys"))
+    deployment = load_deployment(Settings(registry=home.registry, audit=home.audit, keys=home.root / "keys"), None)
+    assert deployment.certified and deployment.model_id == home.model_id
