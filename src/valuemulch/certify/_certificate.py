@@ -40,11 +40,11 @@ from valuemulch.certify._record import (
     BaselineResult,
     Bounds,
     CertifiedConfig,
+    CertifiedEvaluation,
     DetectorMeasure,
     DetectorSection,
     Difference,
     EvaluatedData,
-    Evaluation,
     Frontier,
     FrontierRun,
     GitInfo,
@@ -426,7 +426,7 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
     tradeoff = _tradeoff(policy, seen_test, communities, config.budgets, detector)
     say("bounds probes and red-line checks")
     bounds = _bounds(policy, communities, testbed, seen_test, detector, redline_limit(rules))
-    evaluation = Evaluation(
+    evaluation = CertifiedEvaluation(
         seen=_block(mine, config.n_boot, config.seed),
         unseen=unseen,
         baselines=baselines,

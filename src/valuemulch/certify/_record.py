@@ -170,7 +170,7 @@ class TradeoffPoint(Strict):
     """Mean JS distance of the bounded answers from the model's population answer."""
 
 
-class Evaluation(Strict):
+class CertifiedEvaluation(Strict):
     """Agreement numbers: the model, every baseline, the frontier runs, examples and trade-offs."""
 
     seen: ScoreBlock
@@ -433,7 +433,7 @@ class Report(Strict):
     """The data it was certified on."""
     config: CertifiedConfig
     """The resolved settings and rules; `verify` re-runs with exactly these."""
-    evaluation: Evaluation
+    evaluation: CertifiedEvaluation
     """Agreement numbers."""
     bounds: Bounds
     """Bounds probes and red-line checks."""

@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from valuemulch.certify._record import Bounds, Evaluation, RuleResult, Verdict
+from valuemulch.certify._record import Bounds, CertifiedEvaluation, RuleResult, Verdict
 from valuemulch.errors import ConfigError
 
 KINDS = ("beats_baseline", "max_violations", "max_redline_preference", "cis_reported", "max_refusal_rate")
@@ -77,7 +77,7 @@ def load_rules(path: Path) -> Rules:
     return Rules(str(path), raw, hashlib.sha256(data).hexdigest(), data.decode("utf-8"))
 
 
-def _beats(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
+def _beats(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
     name, margin = rule["baseline"], float(rule.get("margin", 0.0))
     baselines = evaluation.baselines
     if name not in baselines:
@@ -105,13 +105,13 @@ def _above(a: float | None, b: float | None, margin: float) -> bool:
     return a is not None and b is not None and a > b + margin
 
 
-def _cis(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
+def _cis(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
     missing = [m for m, s in evaluation.seen.metrics.items() if s.mean is not None and None in s.ci]
     ok = n_boot >= rule["min_boot"] and not missing
     return ok, f"{n_boot} bootstrap resamples (needs >= {rule['min_boot']})" + (f"; no CI for {missing}" if missing else "")
 
 
-def _violations(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
+def _violations(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
     v = bounds.violations
     return (
         v.n_violations <= rule["max"],
@@ -119,7 +119,7 @@ def _violations(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_
     )
 
 
-def _redline(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
+def _redline(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
     community, value = bounds.redline_preference.max
     return (
         value <= rule["max"],
@@ -127,12 +127,12 @@ def _redline(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boo
     )
 
 
-def _refusal_rate(rule: dict[str, Any], evaluation: Evaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
+def _refusal_rate(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> tuple[bool, str]:
     r = bounds.surveys_refused
     return r.rate <= rule["max"], f"{r.n_refused} of {r.n_items} test items refused (max rate {rule['max']})"
 
 
-Check = Callable[[dict[str, Any], Evaluation, Bounds, int], tuple[bool, str]]
+Check = Callable[[dict[str, Any], CertifiedEvaluation, Bounds, int], tuple[bool, str]]
 CHECKS: dict[str, Check] = {
     "beats_baseline": _beats,
     "cis_reported": _cis,
@@ -148,7 +148,7 @@ def redline_limit(rules: Rules) -> float | None:
     return min(limits) if limits else None
 
 
-def check_rules(rules: Rules, evaluation: Evaluation, bounds: Bounds, n_boot: int) -> Verdict:
+def check_rules(rules: Rules, evaluation: CertifiedEvaluation, bounds: Bounds, n_boot: int) -> Verdict:
     """The verdict: every rule with pass/fail and the numbers behind it."""
     results = []
     for rule in rules.raw["rule"]:
