@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from valuemulch.errors import ConfigError
 
 ENV_PREFIX = "VALUEMULCH_"
 
@@ -108,3 +111,21 @@ class Settings(BaseSettings):
     )
     limits: Limits = Field(default_factory=Limits, description="What one request to the decision service may ask for.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="What the decision service serves, and how.")
+
+    def __init__(self, **values: Any) -> None:
+        """Read the environment (``values`` win over it); a bad value is a one-line `ConfigError`
+        naming the variable, what it must be and what it was, not a validation traceback."""
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise ConfigError(_explain(err)) from None
+
+
+def _explain(err: ValidationError) -> str:
+    """The first problem of a settings validation error, named as the environment variable to fix."""
+    problem = err.errors()[0]
+    name = ENV_PREFIX + "__".join(str(part) for part in problem["loc"]).upper()
+    return (
+        f"{name}: {problem['msg']}; got {problem.get('input')!r}. "
+        f"Fix or unset the environment variable (or the value passed in code)."
+    )

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from valuemulch.data import resolve_data_root, user_cache_dir
+from valuemulch.errors import ConfigError
 from valuemulch.settings import Limits, ServeSettings, Settings
 
 PATHS = {"cache": "VALUEMULCH_CACHE", "keys": "VALUEMULCH_KEYS", "registry": "VALUEMULCH_REGISTRY", "audit": "VALUEMULCH_AUDIT"}
@@ -84,10 +85,20 @@ def test_typos_and_bad_values_fail() -> None:
         Limits(max_optoins=3)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="max_options"):
         Limits(max_options=27)  # the chat endpoint letters options A-Z
-    with pytest.raises(ValidationError, match="regsitry"):
+    with pytest.raises(ConfigError, match="VALUEMULCH_REGSITRY: Extra inputs are not permitted"):
         Settings(regsitry="x")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("model", [Settings, Limits, ServeSettings])
 def test_every_field_has_a_description(model: type[BaseModel]) -> None:
     assert [name for name, f in model.model_fields.items() if not f.description] == []
+
+
+def test_a_bad_environment_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, an invalid limit raised pydantic's multi-line ValidationError from deep in a command."""
+    from valuemulch.errors import ConfigError
+    from valuemulch.settings import Settings
+
+    monkeypatch.setenv("VALUEMULCH_LIMITS__MAX_OPTIONS", "40")
+    with pytest.raises(ConfigError, match=r"^VALUEMULCH_LIMITS__MAX_OPTIONS: .*less than or equal to 26; got '40'\. Fix or unset"):
+        Settings()
