@@ -20,6 +20,11 @@ from valuemulch.errors import ConfigError
 ENV_PREFIX = "VALUEMULCH_"
 
 
+def env_name(field: str) -> str:
+    """The environment variable a top-level `Settings` field is read from, for messages that name it."""
+    return ENV_PREFIX + field.upper()
+
+
 def _xdg(variable: str, fallback: str) -> Path:
     """``$XDG_..._HOME`` when set and not empty, else ``~/<fallback>``."""
     return Path(os.environ.get(variable) or Path.home() / fallback)

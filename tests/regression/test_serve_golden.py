@@ -13,6 +13,9 @@ import pytest
 from make_serve_golden import GOLDEN, REQUESTS, record, start_client
 
 
+GOLDEN_BODIES: list[dict[str, object]] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
     with start_client(Path(tmp_path_factory.mktemp("golden"))) as (client, home):
@@ -22,11 +25,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]
 
 
 def test_the_golden_file_covers_every_request() -> None:
-    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    assert [g["request"] for g in golden] == [f"{m} {p}" for m, p, _, _ in REQUESTS]
+    assert [g["request"] for g in GOLDEN_BODIES] == [f"{m} {p}" for m, p, _, _ in REQUESTS]
 
 
 @pytest.mark.parametrize("i", range(len(REQUESTS)), ids=[f"{i:02d}-{m} {p}" for i, (m, p, _, _) in enumerate(REQUESTS)])
 def test_response_is_the_golden_one_byte_for_byte(recorded: list[dict[str, object]], i: int) -> None:
-    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    assert recorded[i] == golden[i]
+    assert recorded[i] == GOLDEN_BODIES[i]

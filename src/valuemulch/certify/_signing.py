@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from valuemulch.errors import ConfigError
-from valuemulch.settings import Settings
+from valuemulch.settings import Settings, env_name
 
-KEYS_ENV = "VALUEMULCH_KEYS"
+KEYS_ENV = env_name("keys")
 PRIVATE_FILE = "signing.key"
 PUBLIC_FILE = "signing.pub"
 ALGORITHM = "ed25519"
@@ -296,9 +296,10 @@ def verify_document(document: dict[str, Any], trusted: Sequence[Ed25519PublicKey
     return True, f"signed by trusted key {signer}"
 
 
-def trusted_keys(paths: Sequence[Path] = ()) -> list[Ed25519PublicKey]:
-    """The keys a verifier trusts: the given public key files, else this machine's own ``signing.pub`` if any."""
+def trusted_keys(paths: Sequence[Path] = (), *, key_dir: Path | None = None) -> list[Ed25519PublicKey]:
+    """The keys a verifier trusts: the given public key files, else the own ``signing.pub`` in
+    ``key_dir`` (default: this machine's key directory) if any."""
     if paths:
         return [load_public_key(Path(p)) for p in paths]
-    own = default_key_dir() / PUBLIC_FILE
+    own = (key_dir or default_key_dir()) / PUBLIC_FILE
     return [load_public_key(own)] if own.exists() else []

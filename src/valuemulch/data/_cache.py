@@ -6,8 +6,6 @@ from pathlib import Path
 
 from valuemulch.settings import Settings
 
-CACHE_ENV = "VALUEMULCH_CACHE"
-
 
 def user_cache_dir() -> Path:
     """``$VALUEMULCH_CACHE``, else ``$XDG_CACHE_HOME/valuemulch`` (``~/.cache/valuemulch`` by default): `Settings.cache`."""

@@ -8,18 +8,17 @@ from valuemulch.data._canonical import read_csv, read_jsonl
 from valuemulch.data._globalopinionqa import looks_like_goqa_csv, looks_like_goqa_json, read_goqa_csv, read_goqa_json
 from valuemulch.data._opinionqa import is_opinionqa_dir, read_opinionqa
 from valuemulch.errors import DataError
-from valuemulch.settings import Settings
+from valuemulch.settings import Settings, env_name
 from valuemulch.types import Norms
 
-DATA_ENV = "VALUEMULCH_DATA"
+DATA_ENV = env_name("data")
 
 
 def resolve_data_root(data: str | Path | None = None) -> Path:
     """``--data DIR``, else ``$VALUEMULCH_DATA``, else the user cache; an actionable error when none exists."""
-    settings = Settings()
-    if data is not None:
+    if data is not None:  # the flag wins, and an unrelated bad VALUEMULCH_* variable cannot stop it
         chosen, how = Path(data), "--data"
-    elif settings.data is not None:
+    elif (settings := Settings()).data is not None:
         chosen, how = settings.data, f"${DATA_ENV}"
     else:
         chosen, how = settings.cache / "data", "the user cache"

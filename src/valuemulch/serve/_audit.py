@@ -24,9 +24,9 @@ from types import TracebackType
 from typing import Any
 
 from valuemulch.errors import ConfigError, DataError
-from valuemulch.settings import Settings
+from valuemulch.settings import Settings, env_name
 
-AUDIT_ENV = "VALUEMULCH_AUDIT"
+AUDIT_ENV = env_name("audit")
 GENESIS = "0" * 64
 # The fields a record's hash covers, in the order of the table's columns.
 HASHED_FIELDS = (

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
-from valuemulch.certify import PUBLIC_FILE, file_hashes, model_population
+from valuemulch.certify import file_hashes, model_population
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Policy
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
@@ -101,18 +101,8 @@ def _check_files(model_dir: Path, certificate: dict[str, Any]) -> None:
     changed = sorted(f for f in set(hashes) | set(certified_files) if certified_files.get(f) != hashes.get(f))
     if changed:
         raise ConfigError(
-            f"{model_dir}: files differ from its certificate ({changed or 'files added or missing'}); it will not serve."
+            f"{model_dir}: files differ from its certificate ({changed}); it will not serve."
         )
-
-
-def trusted_key_files(settings: Settings) -> list[Path]:
-    """The public keys whose certificates this service trusts: those configured, else the own key in
-    ``settings.keys`` (read from the settings given, not from the environment, so a Settings object
-    built in code is obeyed whole)."""
-    if settings.serve.trusted_keys:
-        return list(settings.serve.trusted_keys)
-    own = settings.keys / PUBLIC_FILE
-    return [own] if own.exists() else []
 
 
 def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy | None = None) -> Deployment:
@@ -129,7 +119,9 @@ def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy
         raise ConfigError(f"Model '{entry.id}' is retired; promote another one.")
     certificate = None
     if entry is not None:
-        certificate = checked_certificate(Path(entry.certificate), entry.certificate_id, trusted_key_files(settings))
+        certificate = checked_certificate(
+            Path(entry.certificate), entry.certificate_id, serve.trusted_keys, key_dir=settings.keys
+        )
     certified = certificate is not None and signed_verdict(certificate)
     if not certified and not serve.allow_uncertified:
         what = f"'{entry.id}' is not certified" if entry is not None else f"{model} is not in the registry"

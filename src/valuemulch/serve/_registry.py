@@ -42,9 +42,12 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
 
 
-def checked_certificate(path: Path, expected_id: str, trusted_key_files: list[Path]) -> dict[str, Any]:
+def checked_certificate(
+    path: Path, expected_id: str, trusted_key_files: Sequence[Path], *, key_dir: Path | None = None
+) -> dict[str, Any]:
     """The certificate a registry entry points to, refused unless its id matches its content and it is
-    signed by a trusted key: the registry's `certified` flag alone is not evidence."""
+    signed by a trusted key (``trusted_key_files``, else the own key in ``key_dir``, see `trusted_keys`):
+    the registry's `certified` flag alone is not evidence."""
     try:
         certificate = json.loads(path.read_text(encoding="utf-8"))
         certificate["model"]["files"]
@@ -54,7 +57,7 @@ def checked_certificate(path: Path, expected_id: str, trusted_key_files: list[Pa
         raise ConfigError(
             f"{path}: the certificate's content does not match id {expected_id} recorded in the registry; it was changed."
         )
-    ok, reason = verify_document(certificate, trusted_keys(trusted_key_files))
+    ok, reason = verify_document(certificate, trusted_keys(trusted_key_files, key_dir=key_dir))
     if not ok:
         raise ConfigError(f"{path}: {reason}. Pass --key with the signer's public key, or certify the model again with your key.")
     return certificate
@@ -128,26 +131,29 @@ class Registry:
                 return entry
         raise ConfigError(f"No model '{model_id}' in the registry {self.path}; `valuemulch registry list` shows the ids.")
 
-    def promote(self, model_id: str, *, allow_uncertified: bool = False, trusted: Sequence[Path] = ()) -> Entry:
+    def promote(
+        self, model_id: str, *, allow_uncertified: bool = False, trusted: Sequence[Path] = (), key_dir: Path | None = None
+    ) -> Entry:
         """Make ``model_id`` the one `serve` answers with; the previously promoted model steps back.
 
-        Unless ``allow_uncertified``, its certificate must be signed by a ``trusted`` key (your own by
-        default) and say CERTIFIED.
+        Unless ``allow_uncertified``, its certificate must be signed by a ``trusted`` key (by default
+        the own key in ``key_dir``, this machine's key directory unless given) and say CERTIFIED.
         """
         entry = self.get(model_id)
         if entry.status == "retired":
             raise ConfigError(f"Model '{model_id}' is retired; register a new certificate for it to serve again.")
         if not allow_uncertified:
             # The verdict is the signed certificate's; the `certified` column is a cache anyone can edit.
-            certified = signed_verdict(checked_certificate(Path(entry.certificate), entry.certificate_id, list(trusted)))
+            checked = checked_certificate(Path(entry.certificate), entry.certificate_id, trusted, key_dir=key_dir)
+            certified = signed_verdict(checked)
             if not certified:
                 raise ConfigError(
                     f"Model '{model_id}' is not certified (see {entry.certificate}); only certified models are promoted. "
                     "For development, pass --allow-uncertified: every answer is then marked uncertified."
                 )
-            with self._connect() as con:
-                con.execute("UPDATE models SET certified = 1 WHERE id = ?", (model_id,))
         with self._connect() as con:
+            if not allow_uncertified:
+                con.execute("UPDATE models SET certified = 1 WHERE id = ?", (model_id,))  # refresh the cache
             con.execute("UPDATE models SET status = 'registered' WHERE status = 'promoted'")
             con.execute("UPDATE models SET status = 'promoted' WHERE id = ?", (model_id,))
         return self.get(model_id)

@@ -32,7 +32,6 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     )
     models = request_models(settings.limits)
     app.state.settings = settings
-    app.state.models = models
     app.state.live = LiveDeployment(deployment)
     app.state.audit = audit
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)

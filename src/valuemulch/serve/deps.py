@@ -12,7 +12,6 @@ from fastapi import Depends, Request
 from valuemulch.serve._audit import AuditLog
 from valuemulch.serve._deployment import Deployment, LiveDeployment
 from valuemulch.serve._middleware import ServiceError
-from valuemulch.serve.schemas import RequestModels
 from valuemulch.settings import Settings
 
 
@@ -31,9 +30,14 @@ async def _deployment(request: Request) -> Deployment:
     return live.current
 
 
-async def _raw_body(request: Request) -> bytes:
-    """The request body exactly as received (kept by `BodyLimit`), so anyone holding it can find its audit record."""
-    return bytes(getattr(request.state, "raw_body", b""))
+def answering(request: Request) -> tuple[Deployment, AuditLog, bytes]:
+    """What an answering route needs: the current deployment, the audit log and the request body
+    exactly as received (kept by `BodyLimit`, so anyone holding it can find its audit record).
+
+    A plain call, not three FastAPI dependencies: each dependency costs about 10 µs per request
+    on the hottest routes, for values that are only attribute reads.
+    """
+    return request.app.state.live.current, request.app.state.audit, bytes(getattr(request.state, "raw_body", b""))
 
 
 def require_admin(request: Request) -> None:
@@ -53,6 +57,4 @@ SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 LiveDep = Annotated[LiveDeployment, Depends(_state("live"))]
 DeploymentDep = Annotated[Deployment, Depends(_deployment)]
 AuditDep = Annotated[AuditLog, Depends(_state("audit"))]
-ModelsDep = Annotated[RequestModels, Depends(_state("models"))]
-RawBodyDep = Annotated[bytes, Depends(_raw_body)]
 AdminDep = Depends(require_admin)

@@ -170,17 +170,14 @@ class RequestModels:
 
 
 def request_models(limits: Limits) -> RequestModels:
-    """Request models whose size limits are ``limits`` (the old module-level ``LIMITS`` ignored `Settings`)."""
+    """Request models whose size limits are ``limits``."""
 
     class QuestionIn(QuestionBase):
         max_option_chars: ClassVar[int] = limits.max_option_chars
         question: str = Field(min_length=1, max_length=limits.max_question_chars, description=_QUESTION_DOC)
         options: list[str] = Field(min_length=2, max_length=limits.max_options, description=_OPTIONS_DOC)
 
-    class DecideIn(DecideBase):
-        max_option_chars: ClassVar[int] = limits.max_option_chars
-        question: str = Field(min_length=1, max_length=limits.max_question_chars, description=_QUESTION_DOC)
-        options: list[str] = Field(min_length=2, max_length=limits.max_options, description=_OPTIONS_DOC)
+    class DecideIn(QuestionIn, DecideBase):
         community: str = Field(min_length=1, max_length=limits.max_community_chars, description=_COMMUNITY_DOC)
 
     class DistributionIn(DistributionBase):

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from valuemulch.bounds import OrgPolicy
 from valuemulch.errors import ConfigError
-from valuemulch.serve._deployment import Deployment, load_deployment, trusted_key_files
+from valuemulch.serve._deployment import Deployment, load_deployment
 from valuemulch.serve._middleware import ServiceError
 from valuemulch.serve._registry import Registry
 from valuemulch.serve.deps import AdminDep, LiveDep, SettingsDep
@@ -28,7 +28,8 @@ def promote(payload: PromoteIn, settings: SettingsDep, live: LiveDep) -> dict[st
         with live.lock:  # load first: the registry changes only once the new model is known to serve
             fresh = load_deployment(settings, payload.model_id, live.current.org_policy)
             Registry(settings.registry).promote(
-                payload.model_id, allow_uncertified=settings.serve.allow_uncertified, trusted=trusted_key_files(settings)
+                payload.model_id, allow_uncertified=settings.serve.allow_uncertified, trusted=settings.serve.trusted_keys,
+                key_dir=settings.keys,
             )
             live.swap(fresh)
     except ConfigError as err:

@@ -7,14 +7,14 @@ import uuid
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from valuemulch.bounds import BoundedAnswer
 from valuemulch.serve._chat import LETTERS, parse_multiple_choice
 from valuemulch.serve._decisions import bounds_dict, choose, community_of, decide
 from valuemulch.serve._middleware import ServiceError
-from valuemulch.serve.deps import AuditDep, DeploymentDep, RawBodyDep
+from valuemulch.serve.deps import answering
 from valuemulch.serve.schemas import MODEL_PREFIX, ChatBase, RequestModels, with_body
 from valuemulch.types import Question
 
@@ -61,9 +61,10 @@ def build_router(models: RequestModels) -> APIRouter:
     """The route, validating bodies with ``models`` (their limits come from the settings)."""
     api = APIRouter()
 
-    def chat(payload: ChatBase, d: DeploymentDep, audit: AuditDep, body: RawBodyDep) -> dict[str, Any]:
+    def chat(payload: ChatBase, request: Request) -> dict[str, Any]:
         """OpenAI-compatible: ``model`` names a community (``valuemulch/<community>``); the last user
         message holds a multiple-choice question; the reply is the bounded choice's letter."""
+        d, audit, body = answering(request)
         if not payload.model.startswith(MODEL_PREFIX):
             raise ServiceError(
                 404, "unknown_community", f"model must be '{MODEL_PREFIX}<community>', got '{payload.model}'.", "model"

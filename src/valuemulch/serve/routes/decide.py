@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from valuemulch.serve._decisions import bounds_dict, choose, community_of, decide
-from valuemulch.serve.deps import AuditDep, DeploymentDep, RawBodyDep
+from valuemulch.serve.deps import answering
 from valuemulch.serve.schemas import DecideBase, DecideOut, RequestModels, with_body
 
 
@@ -16,8 +16,9 @@ def build_router(models: RequestModels) -> APIRouter:
     """The route, validating bodies with ``models`` (their limits come from the settings)."""
     api = APIRouter()
 
-    def decide_one(payload: DecideBase, d: DeploymentDep, audit: AuditDep, body: RawBodyDep) -> JSONResponse:
+    def decide_one(payload: DecideBase, request: Request) -> JSONResponse:
         """One question for one community: the bounded distribution and a choice."""
+        d, audit, body = answering(request)
         community = community_of(d, payload.community)
         question = payload.to_question(f"request:{uuid.uuid4().hex[:12]}")
         [(answer, record)] = decide(d, audit, body, "/v1/decide", community, [question], payload.strength)

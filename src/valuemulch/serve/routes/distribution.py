@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from valuemulch.serve._decisions import bounds_dict, community_of, decide
-from valuemulch.serve.deps import AuditDep, DeploymentDep, RawBodyDep
+from valuemulch.serve.deps import answering
 from valuemulch.serve.schemas import BoundsOut, DistributionBase, DistributionItem, DistributionOut, RequestModels, with_body
 
 
@@ -15,8 +15,9 @@ def build_router(models: RequestModels) -> APIRouter:
     """The route, validating bodies with ``models`` (their limits come from the settings)."""
     api = APIRouter()
 
-    def distribution(payload: DistributionBase, d: DeploymentDep, audit: AuditDep, body: RawBodyDep) -> DistributionOut:
+    def distribution(payload: DistributionBase, request: Request) -> DistributionOut:
         """A batch of questions for one community: bounded distributions, one audit record each."""
+        d, audit, body = answering(request)
         community = community_of(d, payload.community)
         questions = [q.to_question(f"request:{uuid.uuid4().hex[:12]}") for q in payload.questions]
         results = decide(d, audit, body, "/v1/distribution", community, questions, payload.strength)
