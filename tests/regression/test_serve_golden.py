@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from make_serve_golden import GOLDEN, REQUESTS, record, start_client
 
-
 GOLDEN_BODIES: list[dict[str, object]] = json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
