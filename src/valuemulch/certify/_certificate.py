@@ -379,7 +379,7 @@ def _model_info(model_dir: Path, policy: Policy, communities: list[str], provena
         dir=str(model_dir.resolve()),
         policy=policy.name,
         label=policy.label,
-        params=policy.get_params(),
+        params=policy.get_params(deep=False),
         seed=provenance.get("seed"),
         communities=communities,
         files=file_hashes(model_dir),

@@ -40,7 +40,7 @@ from valuemulch.data._recorded_meister import (
     to_options,
 )
 from valuemulch.errors import DataError
-from valuemulch.types import NormItem, Norms, Question
+from valuemulch.types import SUM_TOLERANCE, NormItem, Norms, Question
 
 __all__ = [
     "LETTER_ORDER",
@@ -176,7 +176,7 @@ def frontier_targets(data_root: Path) -> Norms:
     if any(family == "globalopinionqa" for family, _ in meister_runs(root).values()):
         data = goqa_data(root)
         raw = {(c, q.id): shares[c] for q, countries, shares in data.values() for c in countries}
-        renormalised = {k for k in found if k in raw and abs(sum(raw[k]) - 1.0) > 1e-6}
+        renormalised = {k for k in found if k in raw and abs(sum(raw[k]) - 1.0) > SUM_TOLERANCE}
     items = [NormItem(c, q, t, None) for (c, _), (t, q, _) in sorted(found.items(), key=lambda kv: kv[0])]
     norms = Norms(items, source="meister-opinionqa + meister-globalvalues")
     norms.renormalised = len(renormalised)

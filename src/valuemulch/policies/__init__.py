@@ -16,7 +16,7 @@ from valuemulch.policies._baselines import (
 )
 from valuemulch.policies._encoder import EncoderPolicy
 from valuemulch.policies._listing import describe_policies
-from valuemulch.policies._lm import LMPolicy
+from valuemulch.policies._lm import LMPolicy, Method, Steering
 from valuemulch.policies._params import parse_params
 from valuemulch.policies._recorded import PREFIX as RECORDED_PREFIX
 from valuemulch.policies._recorded import RecordedPolicy
@@ -26,6 +26,7 @@ __all__ = [
     "EncoderPolicy",
     "LMPolicy",
     "MajorityPolicy",
+    "Method",
     "NoiseCeilingPolicy",
     "OptionTextPriorPolicy",
     "Policy",
@@ -34,6 +35,7 @@ __all__ = [
     "Progress",
     "RecordedPolicy",
     "Rng",
+    "Steering",
     "UniformPolicy",
     "build",
     "describe_policies",

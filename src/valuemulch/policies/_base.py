@@ -80,7 +80,7 @@ def seed_from(rng: Rng, seed: int) -> int:
         return seed
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(2**63))
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and int(rng) >= 0:
+    if SEED.test(rng):
         return int(rng)
     raise ConfigError(f"fit(rng=...) takes None, a non-negative int seed or a numpy Generator; got {rng!r}.")
 

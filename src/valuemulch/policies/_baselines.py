@@ -154,7 +154,7 @@ class _PooledReference(Policy):
                 got=q.id,
                 fix="fit it on the evaluated norms",
             )
-        return pool([np.asarray(v) for c, v in by_c.items() if not (self.leave_out_self and c == community)])
+        return pool([v for c, v in by_c.items() if not (self.leave_out_self and c == community)])
 
 
 @register

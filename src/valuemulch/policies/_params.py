@@ -13,7 +13,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     """Read ``key=value`` pairs into keyword arguments for `build`.
 
     A value is read as JSON when it parses (``40`` is an int, ``true`` a bool, ``0.5`` a float), else
-    kept as text, so ``--set backbone=minilm`` needs no quotes. The policy itself checks the values.
+    kept as text, so ``--set backbone=minilm`` needs no quotes. The training config checks the values.
 
     Raises:
         ConfigError: a pair has no ``=`` or an empty key.

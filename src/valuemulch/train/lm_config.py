@@ -6,6 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from valuemulch.policies import Method, Steering
 from valuemulch.train._base import _PolicyConfig
 
 
@@ -22,11 +23,11 @@ class LMConfig(_PolicyConfig):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Environment variable holding the endpoint's API key (read per request, never stored)."
     )
-    method: Literal["logprobs", "verbalized", "sampled"] = Field(
+    method: Method = Field(
         "logprobs",
         description="logprobs (next-token probabilities of the letters), verbalized (JSON percentages, greedy) or sampled (shares of n_samples answers).",
     )
-    steering: Literal["persona", "none"] = Field(
+    steering: Steering = Field(
         "persona", description='persona (OpinionQA-style "Answer as if ...") or none (the unsteered model).'
     )
     permutations: int = Field(2, ge=1, description="Option orders averaged per question (1 = survey order only).")

@@ -11,9 +11,9 @@ from safetensors import safe_open
 from safetensors.torch import save
 from transformers import AutoTokenizer
 
-from valuemulch.backbones import AdaptedMiniLMEncoder
+from valuemulch.backbones import AdaptedMiniLMEncoder, minilm_dir
 from valuemulch.train import DetectorConfig, DetectorModel, TrainedDetector, export_detector
-from valuemulch.train.detector import _model_dir, _sorted_header, training_data
+from valuemulch.train.detector import _sorted_header, training_data
 
 
 def test_sorted_header_keeps_tensors_and_metadata_and_is_stable() -> None:
@@ -45,7 +45,7 @@ def test_export_is_what_the_adapted_encoder_reads(tmp_path: Path) -> None:
     assert meta["scale"] == "2.0" and meta["run"] == "lora2 seed 0" and json.loads(meta["config"])["lora_r"] == 2
     texts = ["Kill them all.", "Give them a fair trial."]
     merged = AdaptedMiniLMEncoder(path).encode(texts)  # the adapters merged into MiniLM, as shipped
-    batch = AutoTokenizer.from_pretrained(str(_model_dir()))(texts, padding=True, return_tensors="pt")
+    batch = AutoTokenizer.from_pretrained(str(minilm_dir()))(texts, padding=True, return_tensors="pt")
     model.eval()
     with torch.no_grad():
         direct = model.embed(batch["input_ids"], batch["attention_mask"]).numpy()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from valuemulch.backbones import LETTERS, Prompt
 from valuemulch.errors import ConfigError
@@ -20,8 +20,8 @@ from valuemulch.types import Question
 
 Method = Literal["logprobs", "verbalized", "sampled"]
 Steering = Literal["persona", "none"]
-METHODS: tuple[Method, ...] = ("logprobs", "verbalized", "sampled")
-STEERINGS: tuple[Steering, ...] = ("persona", "none")
+METHODS: tuple[Method, ...] = get_args(Method)
+STEERINGS: tuple[Steering, ...] = get_args(Steering)
 
 #: OpinionQA's wording per attribute; ``{}`` takes the group's value, in the words `_value_words` picks.
 _ATTRIBUTES = {
