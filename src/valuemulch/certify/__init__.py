@@ -11,6 +11,7 @@ from valuemulch.certify._resolve import EvaluateConfig, certify_config, default_
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, Verification, Written, certify, read_certificate, verify
 from valuemulch.certify._signing import (
+    PRIVATE_FILE,
     canonical_json,
     default_key_dir,
     init_keys,
@@ -23,6 +24,7 @@ from valuemulch.certify._testbed_eval import CommunitySet, ItemSet, evaluate_on_
 __all__ = [
     "CERTIFICATE",
     "HEADLINE",
+    "PRIVATE_FILE",
     "RECORDS_FILE",
     "SCHEMA",
     "CertifyConfig",

@@ -8,15 +8,17 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
-from valuemulch.data import TESTBEDS
-
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Data directory (else $VALUEMULCH_DATA, else the user cache).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-TESTBED_HELP = f"Testbed: one of {sorted(TESTBEDS)}."
-POLICY_HELP = "Policy name (see `valuemulch policies`)."
-AUDIT_HELP = "Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch/audit.sqlite)."
+from valuemulch.train import BaselineConfig, EncoderConfig
 
 
 def config_help(config: type[BaseModel], name: str) -> str:
     """A config field's description: the one text behind the option's help and the config's docs."""
     return str(config.model_fields[name].description)
+
+
+DataOpt = Annotated[Path | None, typer.Option("--data", help=config_help(EncoderConfig, "data"))]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TESTBED_HELP = config_help(EncoderConfig, "testbed")
+POLICY_HELP = config_help(BaselineConfig, "policy")
+AUDIT_HELP = "Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch/audit.sqlite)."
+

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from valuemulch.certify import Report
+from valuemulch.certify import CERTIFICATE, Report
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and CI logs get full rows
 
@@ -47,7 +47,7 @@ def print_verdict(cert: Report, directory: Path, as_json: bool) -> None:
     """A certificate's verdict: headline agreement, every rule passed or failed, where the files are."""
     seen = cert.evaluation.seen.metrics
     summary = {
-        "certificate": str(directory / "certificate.json"),
+        "certificate": str(directory / CERTIFICATE),
         "report": str(directory / "report.html"),
         "certificate_id": cert.certificate_id,
         "certified": cert.verdict.certified,

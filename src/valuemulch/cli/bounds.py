@@ -59,7 +59,7 @@ def bounds_train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train the tier-1 detector's classifier (LoRA adapters and a linear head on all-MiniLM-L6-v2) and
-    write the file the package ships; the defaults reproduce it."""
+    write the file the package ships; from an empty embedding cache the defaults reproduce its tensors."""
     config = DetectorConfig.parse(
         {"out": out, "seed": seed, "epochs": epochs, "lr": lr, "head_lr": head_lr, "head_init": head_init,
          "catalogue_weight": catalogue_weight, "lora_r": lora_r, "run": run, "threads": threads}

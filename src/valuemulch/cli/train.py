@@ -24,7 +24,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help=config_help(EncoderConfig, "seed"))] = 0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter override key=value; repeat for more.")] = None,
     add_norms: Annotated[Path | None, typer.Option(help=config_help(EncoderConfig, "add_norms"))] = None,
-    data: Annotated[Path | None, typer.Option("--data", help=config_help(EncoderConfig, "data"))] = None,
+    data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a policy on the testbed's train split (seen communities) and save it to --out."""

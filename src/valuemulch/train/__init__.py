@@ -4,7 +4,7 @@ and the registry, so this ``__init__`` does not import it."""
 
 from valuemulch.train._adapt import adapt
 from valuemulch.train._base import Trained, TrainingRun
-from valuemulch.train._methods import CONFIGS, TrainConfig, config_class, make_config, train
+from valuemulch.train._methods import TrainConfig, config_class, make_config, train
 from valuemulch.train.baseline import train_baseline
 from valuemulch.train.baseline_config import BaselineConfig
 from valuemulch.train.detector import DetectorModel, TrainedDetector, export_detector, train_detector
@@ -15,7 +15,6 @@ from valuemulch.train.lm import train_lm
 from valuemulch.train.lm_config import LMConfig
 
 __all__ = [
-    "CONFIGS",
     "BaselineConfig",
     "DetectorConfig",
     "DetectorModel",

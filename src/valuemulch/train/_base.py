@@ -92,6 +92,10 @@ class _PolicyConfig(_BaseConfig):
     data: Path | None = Field(None, description="Data directory (else $VALUEMULCH_DATA, else the user cache).")
     add_norms: Path | None = Field(None, description="Also train on these items (your own communities, any supported format).")
 
+    def policy_params(self) -> dict[str, Any]:
+        """The policy's keyword arguments: the hyper-parameter fields, without the run's."""
+        return self.model_dump(include=set(self.hyperparameters()))
+
     @field_validator("testbed")
     @classmethod
     def _known_testbed(cls, value: str) -> str:

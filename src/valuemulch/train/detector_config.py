@@ -17,8 +17,8 @@ from valuemulch.train._base import _BaseConfig
 class DetectorConfig(_BaseConfig):
     """Train the meaning classifier of the tier-1 detector on ``training_statements()``."""
 
-    # what the exported file's metadata records as its "config", in this order (so re-exporting the
-    # shipped defaults gives the shipped file byte for byte)
+    # what the exported file's metadata records as its "config", in this order (so the recorded
+    # config string equals the shipped file's; test_detector_defaults_are_the_shipped_run)
     TRAINING_FIELDS: ClassVar[tuple[str, ...]] = ("epochs", "lr", "head_lr", "head_init", "catalogue_weight", "lora_r")
     RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"out", "run", "threads"})
 

@@ -13,7 +13,7 @@ def train_encoder(config: EncoderConfig, *, progress: Progress | None = None, te
 
     ``testbed``: the loaded testbed, when the caller has it already (else it is loaded from the config).
     """
-    policy = EncoderPolicy(**config.model_dump(include=set(config.hyperparameters())))
+    policy = EncoderPolicy(**config.policy_params())
     run = TrainingRun(config, testbed)
     policy.fit(run.norms, progress=progress)
     return run.finish(policy, "encoder", encoder_id=policy.encoder_id_)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from valuemulch.certify import (
     CERTIFICATE,
-    CertifyConfig,
+    PRIVATE_FILE,
     Report,
     certify,
+    certify_config,
     default_key_dir,
-    default_policy_file,
     evaluate,
     init_keys,
 )
@@ -61,9 +61,8 @@ def run_pipeline(
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty; choose a new directory.")
     key_dir = key_dir or default_key_dir()
-    new_key = None
-    if not (key_dir / "signing.key").exists():
-        new_key = init_keys(key_dir).private
+    signing_key = key_dir / PRIVATE_FILE
+    new_key = None if signing_key.exists() else init_keys(key_dir).private
     seconds = {}
     t0 = time.perf_counter()
     say(f"training '{policy}' on {testbed_name}")
@@ -73,8 +72,8 @@ def run_pipeline(
     model_dir = trained.policy.save(out / "model", provenance=trained.provenance)
     seconds["train"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    config = CertifyConfig(testbed=testbed_name, policy_file=str(default_policy_file()), n_boot=n_boot, seed=seed)
-    written = certify(model_dir, out / "certificate", config, data_root, key_dir / "signing.key", progress=say, testbed=testbed)
+    config = certify_config(model_dir, testbed=testbed_name, n_boot=n_boot, seed=seed)
+    written = certify(model_dir, out / "certificate", config, data_root, signing_key, progress=say, testbed=testbed)
     seconds["certify"] = time.perf_counter() - t1
     say("registering")
     entry = (registry or Registry()).register(written.directory / CERTIFICATE)
