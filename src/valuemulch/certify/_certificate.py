@@ -93,9 +93,11 @@ def _metric_summary(
     return MetricSummary.of(summarise(values, communities, qids, higher_is_better=higher, n_boot=n_boot, seed=seed))
 
 
-def _block(scores: ItemScores, n_boot: int, seed: int) -> ScoreBlock:
-    """Overall and per-community summaries of every metric of the item scores."""
+def _block(scores: ItemScores, n_boot: int, seed: int, *, per_community_metrics: Sequence[str] | None = None) -> ScoreBlock:
+    """Overall summaries of every metric of the item scores, and per community those of
+    ``per_community_metrics`` (default: every metric; baselines keep only 1-JSD, so only it is bootstrapped)."""
     names = list(scores.scores)
+    per_names = names if per_community_metrics is None else list(per_community_metrics)
     communities = [k[0] for k in scores.keys]
     qids = [k[1] for k in scores.keys]
     by_community: dict[str, list[int]] = defaultdict(list)
@@ -105,7 +107,8 @@ def _block(scores: ItemScores, n_boot: int, seed: int) -> ScoreBlock:
     for c, rows in sorted(by_community.items()):
         idx = np.array(rows)
         per_community[c] = {
-            m: _metric_summary(scores.scores[m][idx], [c] * len(rows), [qids[i] for i in rows], m, n_boot, seed) for m in names
+            m: _metric_summary(scores.scores[m][idx], [c] * len(rows), [qids[i] for i in rows], m, n_boot, seed)
+            for m in per_names
         }
     return ScoreBlock(
         n_items=len(scores.keys),
@@ -246,9 +249,11 @@ def _bounds(
     )
 
 
-def _unseen(model_dir: Path, testbed: Testbed, config: CertifyConfig) -> tuple[UnseenBlock | None, list[ItemRecord]]:
-    """Onboard each held-out community from ``adapt_k`` train-split answers, then score its test items."""
-    policy = Policy.load(model_dir)
+def _unseen(
+    model_dir: Path, policy: Policy, testbed: Testbed, config: CertifyConfig
+) -> tuple[UnseenBlock | None, list[ItemRecord]]:
+    """Onboard each held-out community from ``adapt_k`` train-split answers (into fresh copies of the
+    model in ``model_dir``; ``policy`` is the loaded one), then score its test items."""
     if not policy.supports_adapt or not testbed.unseen:
         return None, []
     train, test = testbed.items("train", "unseen"), testbed.items(config.split, "unseen")
@@ -362,7 +367,7 @@ def _baselines(
         baseline = fit_for_testbed(make_policy(name, data_root=testbed.data_root), testbed)
         fitted[name] = baseline
         theirs = score_policy(baseline, seen_test, refusals=config.refusals)
-        block = _block(theirs, config.n_boot, config.seed)
+        block = _block(theirs, config.n_boot, config.seed, per_community_metrics=("one_minus_jsd",))
         results[name] = BaselineResult(
             oracle=baseline.oracle,
             n_items=block.n_items,
@@ -421,7 +426,7 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
         say("comparing with the recorded frontier models on their items")
     frontier, frontier_records = _frontier(policy, testbed, config)
     say("onboarding the held-out communities")
-    unseen, unseen_records = _unseen(model_dir, testbed, config)
+    unseen, unseen_records = _unseen(model_dir, policy, testbed, config)
     say("bounded answers at each personalisation budget")
     tradeoff = _tradeoff(policy, seen_test, communities, config.budgets, detector)
     say("bounds probes and red-line checks")

@@ -85,19 +85,24 @@ def _beats(rule: dict[str, Any], evaluation: CertifiedEvaluation, bounds: Bounds
     mine, theirs = evaluation.seen, baselines[name]
     if rule.get("scope", "overall") == "overall":
         a, b = mine.metrics["one_minus_jsd"].mean, theirs.metrics["one_minus_jsd"].mean
-        return _above(a, b, margin), f"1-JSD {a:.4f} vs {name} {b:.4f} (needs more than {name} {margin:+.3f})"
+        return _above(a, b, margin), f"1-JSD {_f(a)} vs {name} {_f(b)} (needs more than {name} {margin:+.3f})"
     failing = []
     for community, row in mine.per_community.items():
         a = row["one_minus_jsd"].mean
         b = theirs.per_community[community]["one_minus_jsd"].mean
         if not _above(a, b, margin):
-            failing.append(f"{community} {a:.4f} vs {b:.4f}")
+            failing.append(f"{community} {_f(a)} vs {_f(b)}")
     n = len(mine.per_community)
     if failing:
         return False, f"1-JSD not above {name} (margin {margin:+.3f}) in {len(failing)} of {n} communities: " + "; ".join(
             failing[:6]
         ) + (" ..." if len(failing) > 6 else "")
     return True, f"1-JSD above {name} (margin {margin:+.3f}) in all {n} communities"
+
+
+def _f(value: float | None) -> str:
+    """A mean for a rule's detail; a missing one (no items) shows as a dash instead of failing to format."""
+    return "—" if value is None else f"{value:.4f}"
 
 
 def _above(a: float | None, b: float | None, margin: float) -> bool:
