@@ -1,5 +1,6 @@
 """Bounds in three tiers: red lines no one overrides, the organisation's policy, personalisation inside both."""
 
+from valuemulch.bounds._acts import Act, option_stance, read_acts
 from valuemulch.bounds._apply import BoundedAnswer, Reason, apply_bounds, audit, population_answers
 from valuemulch.bounds._catalogue import (
     RedLine,
@@ -9,13 +10,15 @@ from valuemulch.bounds._catalogue import (
     semantic_settings,
     training_statements,
 )
-from valuemulch.bounds._detect import Detector, Flag, Score, default_detector, option_stance, rule_redlines, tag_redlines
+from valuemulch.bounds._detect import Detector, Flag, Score, default_detector, rule_redlines, tag_redlines
 from valuemulch.bounds._measure import DetectorReport, measure, probe_set, survey_set
 from valuemulch.bounds._org_policy import OrgPolicy, Topic, load_org_policy
 from valuemulch.bounds._probes import ADVERSARIAL_COMMUNITY, Probe, adversarial_norms, probes, reviewed_crossings
+from valuemulch.bounds._text import canonical
 
 __all__ = [
     "ADVERSARIAL_COMMUNITY",
+    "Act",
     "BoundedAnswer",
     "Detector",
     "DetectorReport",
@@ -29,6 +32,7 @@ __all__ = [
     "adversarial_norms",
     "apply_bounds",
     "audit",
+    "canonical",
     "catalogue",
     "default_detector",
     "load_org_policy",
@@ -38,6 +42,7 @@ __all__ = [
     "population_answers",
     "probe_set",
     "probes",
+    "read_acts",
     "redline_ids",
     "reviewed_crossings",
     "rule_redlines",

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from valuemulch.bounds._detect import Detector, default_detector
+from valuemulch.bounds._detect import Detector, Flag, default_detector
 from valuemulch.bounds._org_policy import OrgPolicy
+from valuemulch.bounds._tier1 import GuardJudge, judge
 from valuemulch.errors import ConfigError, DataError
 from valuemulch.metrics import jsd
 from valuemulch.types import Distribution, Norms, Question, pool
@@ -26,18 +27,30 @@ class Reason:
     code: str
     option: int | None = None
     detail: str = ""
+    act: str | None = None  # tier 1: what choosing the option endorses, as read, so a reader sees why
 
     def to_dict(self) -> dict[str, object]:
-        return {"tier": self.tier, "code": self.code, "option": self.option, "detail": self.detail}
+        return {"tier": self.tier, "code": self.code, "option": self.option, "detail": self.detail, "act": self.act}
 
 
 @dataclass
 class BoundedAnswer:
-    """The answer after bounds: a distribution over the question's options, or a refusal."""
+    """The answer after bounds: a distribution over the question's options, or a refusal. ``doubtful``
+    options keep their mass but are never chosen (``choosable``)."""
 
     distribution: np.ndarray | None
     masked: list[int] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    doubtful: list[int] = field(default_factory=list)
+
+    @property
+    def choosable(self) -> np.ndarray | None:
+        """The distribution over the options that may be chosen (neither masked nor in doubt), or None."""
+        if self.distribution is None:
+            return None
+        p = self.distribution.copy()
+        p[self.doubtful] = 0.0
+        return p / p.sum() if p.sum() > 0 else None
 
     @property
     def refused(self) -> bool:
@@ -86,23 +99,19 @@ def apply_bounds(
     strength: float = 1.0,
     option_tags: tuple[tuple[str, ...], ...] | None = None,
     detector: Detector | None = None,
+    guard: GuardJudge | None = None,
 ) -> BoundedAnswer:
     """Bound one community's answer. ``population`` (the population's answer) is needed whenever
     tier 2 or 3 move the answer towards it; ``option_tags[i]`` may tag option i ``redline:<id>``;
-    ``detector`` defaults to the shipped one (tags, rules and meaning)."""
+    ``detector`` defaults to the shipped one (tags, rules and meaning); ``guard`` adds a guard model's
+    masks and doubts (``bounds._tier1``)."""
     policy = policy or OrgPolicy()
     k = question.n_options
     p = np.asarray(distribution, dtype=float)
     _check_inputs(question, p, strength, option_tags)
-    reasons: list[Reason] = []
-    masked = []
-    for flag in (detector or default_detector()).detect(question, option_tags):
-        detail = f"{flag.source}: {question.options[flag.option]}" + (
-            f" (p = {flag.score:.3f})" if flag.score is not None else ""
-        )
-        reasons.append(Reason(1, f"redline:{flag.redline}", flag.option, detail))
-        if flag.option not in masked:
-            masked.append(flag.option)
+    tier1 = judge(question, detector or default_detector(), option_tags, guard)
+    reasons = [_reason(question, flag) for flag in tier1.flags]
+    masked = tier1.masked
     for topic in policy.refuse:
         if topic.matches(question.text):
             return BoundedAnswer(None, masked, [*reasons, Reason(2, "refuse_topic", None, topic.name)])
@@ -112,6 +121,15 @@ def apply_bounds(
     if not substantive.any():
         return BoundedAnswer(
             None, masked, [*reasons, Reason(1, "no_admissible_option", None, "every substantive option crosses a red line")]
+        )
+    doubtful = [i for i in sorted(tier1.doubtful) if substantive[i]]
+    reasons += [Reason(1, "doubtful", i, tier1.doubtful[i]) for i in doubtful]
+    if not (substantive & ~np.isin(np.arange(k), doubtful)).any():
+        return BoundedAnswer(
+            None,
+            masked,
+            [*reasons, Reason(1, "no_clear_option", None, "every substantive option is masked or in doubt")],
+            doubtful,
         )
     pop = None
     if population is not None:
@@ -144,7 +162,14 @@ def apply_bounds(
             if lam < 1:
                 reasons.append(Reason(2, "divergence_budget", None, f"shrunk to {lam:.3f} of the way from the population"))
     p = np.clip(p, 0, None) * keep
-    return BoundedAnswer(p / p.sum(), masked, reasons)
+    return BoundedAnswer(p / p.sum(), masked, reasons, doubtful)
+
+
+def _reason(question: Question, flag: Flag) -> Reason:
+    """A tier-1 mask as the audit shows it: the red line (or the uncleared decision), and the act read."""
+    detail = f"{flag.source}: {question.options[flag.option]}" + (f" (p = {flag.score:.3f})" if flag.score is not None else "")
+    code = "decision_not_cleared" if flag.source == "uncleared" else f"redline:{flag.redline}"
+    return Reason(1, code, flag.option, detail, flag.act)
 
 
 def population_answers(norms: Norms) -> dict[str, np.ndarray]:

@@ -105,3 +105,16 @@ def semantic_settings() -> dict[str, Any]:
     if missing:
         raise ConfigError(f"redlines.toml: [semantic] lacks {sorted(missing)}.")
     return {**settings, "act_cues": re.compile("|".join(f"(?:{c})" for c in settings["act_cues"]), re.IGNORECASE)}
+
+
+def tier1_settings() -> dict[str, Any]:
+    """``[tier1]`` of ``redlines.toml``: the score at most which an option of a decision about people is
+    cleared (``cleared``), and the score from which an unmasked option is never chosen (``doubt``)."""
+    settings = _raw().get("tier1", {})
+    missing = {"cleared", "doubt"} - set(settings)
+    if missing:
+        raise ConfigError(f"redlines.toml: [tier1] lacks {sorted(missing)}.")
+    for key in ("cleared", "doubt"):
+        if not isinstance(settings[key], int | float) or not 0 <= settings[key] <= 1:
+            raise ConfigError(f"redlines.toml: [tier1] {key} must be a number in [0, 1], got {settings[key]!r}.")
+    return settings

@@ -34,29 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from valuemulch.backbones import AdaptedMiniLMEncoder, EmbeddingCache, TextEncoder, make_encoder
+from valuemulch.bounds._acts import Act, read_acts
 from valuemulch.bounds._catalogue import TAG_PREFIX, catalogue, redline_ids, semantic_settings, training_statements
+from valuemulch.bounds._text import canonical
 from valuemulch.errors import ConfigError
 from valuemulch.types import Question
 
-# Words a stance option is made of. An option all of whose words are here takes its meaning from the
-# question; one with a negation or a rejecting word rejects it; one with a hedging word is neutral.
-_AFFIRM = {
-    "yes", "favor", "favour", "support", "agree", "approve", "accept", "acceptable", "justified",
-    "justifiable", "justify", "should", "good", "right", "ok", "okay", "fine", "allowed", "allow",
-    "definitely", "probably", "certainly", "absolutely", "always", "often", "sometimes", "usually",
-    "mostly", "strongly", "somewhat", "completely", "totally", "very", "fairly", "quite", "generally",
-    "top", "high", "priority", "important", "essential", "idea", "in", "of", "a", "an", "the", "be",
-    "could", "can", "is", "it", "its", "i", "would", "will", "do", "does", "am", "are", "that", "this",
-    "for", "to", "been", "being", "has", "have", "supportive", "necessary", "needed",
-    "personally", "think", "believe", "so", "much", "more", "done", "fair",
-}  # fmt: skip
-_REJECT = {
-    "no", "not", "never", "oppose", "disagree", "disapprove", "unacceptable", "unjustified",
-    "unjustifiable", "wrong", "bad", "against", "rarely", "seldom", "reject", "don't", "dont", "nor",
-    "none", "nothing", "lower", "low", "less", "little", "unfair", "shouldn't", "cannot", "can't", "won't",
-}  # fmt: skip
-_NEUTRAL = {"neither", "depends", "depend", "mixed", "unsure", "sure", "both", "equally", "unclear", "neutral", "vol", "maybe"}
-_WORD = re.compile(r"[a-z']+")
 # A question that proposes ending or banning something ("Should torture be banned?") is endorsed by
 # "Yes" without endorsing the harm it names, so the rules (which read words, not direction) skip it;
 # the semantic layer, which has such rejections among its counter-examples, still sees it.
@@ -65,39 +48,14 @@ _ABOLISH = re.compile(
     r"prevent\w*|protect\w*|never|forbid\w*)\b",
     re.IGNORECASE,
 )
-# "Should X be banned?": "Yes" endorses the ban (a crossing when X is a freedom, such as prayer), and
-# "No" endorses X (a crossing when X is a harm, such as torture), so a rejecting option is read as
-# endorsing the question without its ban.
-_BAN_PROPOSAL = re.compile(
-    r"\b(be|being)\s+(banned|prohibited|outlawed|abolished|made illegal|criminali[sz]ed|forbidden)\b|"
-    r"\b(ban|banning|prohibit|prohibiting|outlaw|outlawing|abolish|abolishing|criminali[sz]e|criminali[sz]ing)\b",
-    re.IGNORECASE,
-)
 # The rules read the question for a "Yes" only when it proposes something; "They kill too many
 # innocent people. Agree?" describes harm, and agreeing with it endorses none.
 _PROPOSAL = re.compile(
     r"\b(should|favou?r|support|allow\w*|justif\w*|approve|acceptable|permit\w*|vote\w*|law|legal\w*|policy|"
-    r"propos\w*|plan|would you|be done|go ahead)\b",
+    r"propos\w*|plan\w*|would you|be done|go ahead|suggest\w*|recommend\w*|programme|program|scheme|measure|"
+    r"motion|intend\w*|wants? to|will|must|decid\w*|agree\w*|idea|initiative)\b",
     re.IGNORECASE,
 )
-
-
-def option_stance(option: str) -> str:
-    """``affirm``, ``reject``, ``neutral`` (all three are stance options) or ``substantive``.
-
-    "Yes, it gets results" takes the stance of its head ("Yes"): the rest is a reason, not a new act.
-    """
-    head = re.split(r"[,;:(\u2013\u2014]| - ", option, maxsplit=1)[0]
-    if head != option and _WORD.findall(head.lower()) and _WORD.findall(head.lower())[0] in ("yes", "no"):
-        option = head
-    words = _WORD.findall(option.lower().replace("\u2019", "'"))
-    if not words or not set(words) <= _AFFIRM | _REJECT | _NEUTRAL:
-        return "substantive"
-    if set(words) & _NEUTRAL:
-        return "neutral"
-    if set(words) & _REJECT:
-        return "reject"
-    return "affirm"
 
 
 @dataclass(frozen=True)
@@ -108,6 +66,7 @@ class Flag:
     redline: str
     source: str
     score: float | None = None
+    act: str = ""  # what choosing the option endorses, as read (``read_acts``)
 
 
 @dataclass(frozen=True)
@@ -121,6 +80,7 @@ class Score:
     option: int
     redline: str
     probability: float
+    act: str
     names_act: bool  # the statement names a harmful act (the catalogue's act cues)
     contrast: float  # above the least suspect option's own text in the same question (else = probability)
 
@@ -227,43 +187,43 @@ class Detector:
                 break
         return theta[:-1], float(theta[-1]), vectors[: len(crossing)], owner
 
-    def endorsed(self, question: Question) -> list[tuple[int, str, bool]]:
-        """``(option index, statement, from_question)`` for every option whose choice endorses something."""
-        out = []
-        for i, option in enumerate(question.options):
-            if question.refusal[i]:
-                continue
-            stance = option_stance(option)
-            if stance == "substantive":
-                out.append((i, option, False))
-            elif stance == "affirm":
-                out.append((i, question.text, True))
-            elif stance == "reject" and _BAN_PROPOSAL.search(question.text):
-                out.append((i, _BAN_PROPOSAL.sub(" ", question.text), True))
-        return out
+    def endorsed(self, question: Question) -> list[Act]:
+        """Every act an option's choice endorses (``read_acts``)."""
+        return read_acts(question)
 
     def scores(self, question: Question) -> list[Score]:
-        """The semantic evidence for each endorsing option (what calibration sweeps over)."""
-        endorsed = self.endorsed(question)
-        if not endorsed:
+        """The semantic evidence for each endorsed act (what calibration sweeps over)."""
+        acts = self.endorsed(question)
+        if not acts:
             return []
         w, b, examples, owner = self._fitted()
-        vectors = self._embed([text for _, text, _ in endorsed])
+        vectors = self._embed([act.text for act in acts])
         probability = 1 / (1 + np.exp(-(vectors @ w + b)))
         nearest = (vectors @ examples.T).argmax(axis=1)
         ids = redline_ids()
-        own_text = [row for row, (_, _, from_question) in enumerate(endorsed) if not from_question]
+        own_text = [row for row, act in enumerate(acts) if not act.from_question]
         floor = float(probability[own_text].min()) if len(own_text) >= 2 else 0.0
         return [
             Score(
-                i,
+                act.option,
                 ids[owner[nearest[row]]],
                 float(probability[row]),
-                bool(self._cues.search(text)),
-                float(probability[row]) - (0.0 if from_question else floor),
+                act.text,
+                bool(self._cues.search(act.text)),
+                float(probability[row]) - (0.0 if act.from_question else floor),
             )
-            for row, (i, text, from_question) in enumerate(endorsed)
+            for row, act in enumerate(acts)
         ]
+
+    def option_scores(self, question: Question) -> dict[int, Score]:
+        """Each endorsing option's most suspect act over this classifier and ``also``: the tier-1 score
+        the doubt rule and the rule for decisions about people read."""
+        best: dict[int, Score] = {}
+        for detector in (self, *self.also):
+            for score in detector.scores(question):
+                if score.option not in best or score.probability > best[score.option].probability:
+                    best[score.option] = score
+        return best
 
     # -- the whole detector --------------------------------------------------------------------
     def detect(self, question: Question, option_tags: tuple[tuple[str, ...], ...] | None = None) -> list[Flag]:
@@ -281,17 +241,17 @@ class Detector:
 
         for i, tags in enumerate(option_tags or ()):
             for rid in tag_redlines(tags):
-                add(Flag(i, rid, "tag"))
-        for i, text, from_question in self.endorsed(question):
-            if from_question and (_ABOLISH.search(text) or not _PROPOSAL.search(text)):
+                add(Flag(i, rid, "tag", act=canonical(question.options[i])))
+        for act in self.endorsed(question):
+            if act.from_question and (_ABOLISH.search(act.text) or not _PROPOSAL.search(act.text)):
                 continue
-            for rid in rule_redlines(text):
-                add(Flag(i, rid, "rule"))
+            for rid in rule_redlines(act.text):
+                add(Flag(act.option, rid, "rule", act=act.text))
         if self.semantic:
             for detector in (self, *self.also):
                 for score in detector.scores(question):
                     if score.flagged(detector.threshold_low, detector.threshold_high, detector.contrast):
-                        add(Flag(score.option, score.redline, "semantic", round(score.probability, 4)))
+                        add(Flag(score.option, score.redline, "semantic", round(score.probability, 4), score.act))
         flags.sort(key=lambda f: f.option)
         if len(self._memo) > 100_000:
             self._memo.clear()

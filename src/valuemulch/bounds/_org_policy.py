@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from valuemulch.bounds._text import canonical
 from valuemulch.errors import ConfigError
 
 KEYS = {"max_divergence", "allowed_communities", "no_personalise", "refuse"}
@@ -30,7 +31,9 @@ class Topic:
     keywords: tuple[str, ...]
 
     def matches(self, text: str) -> bool:
-        return any(re.search(rf"\b{re.escape(k)}\b", text, re.IGNORECASE) for k in self.keywords)
+        """Whether a keyword is in ``text``, both read in canonical form (``over\u200bdose`` is "overdose")."""
+        text = canonical(text)
+        return any(re.search(rf"\b{re.escape(canonical(k))}\b", text, re.IGNORECASE) for k in self.keywords)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class Probe:
     topic: str
     question: Question
     crossing: tuple[int, ...]
+    respecting: tuple[int, ...] = ()  # options that clearly respect rights: never to be masked
+    form: str = ""  # how the scenario is written (decision, opinion, proposal, euphemism, ...), when labelled
 
     @property
     def is_crossing(self) -> bool:
@@ -49,14 +51,15 @@ def _probe(entry: dict[str, object], known: set[str]) -> Probe:
     for key in ("id", "split", "kind", "topic", "question", "options", "crossing"):
         if key not in entry:
             raise bad(f"lacks '{key}'")
-    if entry["split"] not in ("dev", "test", "holdout"):
-        raise bad(f"split must be 'dev', 'test' or 'holdout', got {entry['split']!r}")
+    if entry["split"] not in ("dev", "test", "holdout", "blind"):
+        raise bad(f"split must be 'dev', 'test', 'holdout' or 'blind', got {entry['split']!r}")
     if entry["kind"] not in ("crossing", "hard_negative"):
         raise bad(f"kind must be 'crossing' or 'hard_negative', got {entry['kind']!r}")
     options = tuple(str(o) for o in entry["options"])  # type: ignore[attr-defined]
     crossing = tuple(int(i) for i in entry["crossing"])  # type: ignore[attr-defined]
     refusal_idx = {int(i) for i in entry.get("refusal", [])}  # type: ignore[attr-defined]
-    if any(not 0 <= i < len(options) for i in (*crossing, *refusal_idx)):
+    respecting = tuple(int(i) for i in entry.get("respecting", []))  # type: ignore[attr-defined]
+    if any(not 0 <= i < len(options) for i in (*crossing, *refusal_idx, *respecting)):
         raise bad(f"an option index is out of range for {len(options)} options")
     redline = entry.get("redline")
     if entry["kind"] == "crossing":
@@ -66,8 +69,8 @@ def _probe(entry: dict[str, object], known: set[str]) -> Probe:
             raise bad("a crossing probe needs at least one index in 'crossing'")
     elif crossing or redline is not None:
         raise bad("a hard negative has crossing = [] and no redline")
-    if refusal_idx & set(crossing):
-        raise bad("an option cannot be both crossing and a refusal")
+    if refusal_idx & set(crossing) or set(respecting) & set(crossing):
+        raise bad("an option cannot be both crossing and a refusal, or both crossing and respecting")
     question = Question(
         f"probe:{pid}",
         str(entry["question"]),
@@ -83,15 +86,18 @@ def _probe(entry: dict[str, object], known: set[str]) -> Probe:
         str(entry["topic"]),
         question,
         crossing,
+        respecting,
+        str(entry.get("form", "")),
     )
 
 
 @cache
 def probes() -> tuple[Probe, ...]:
-    """Every shipped probe (``probes.toml`` and ``probes_holdout.toml``), validated once per process."""
+    """Every shipped probe (``probes.toml``, ``probes_holdout.toml`` and ``probes_blind.toml``), validated
+    once per process."""
     known = set(redline_ids())
     out: tuple[Probe, ...] = ()
-    for name in ("probes.toml", "probes_holdout.toml"):
+    for name in ("probes.toml", "probes_holdout.toml", "probes_blind.toml"):
         raw = tomllib.loads(files("valuemulch.bounds").joinpath(name).read_text(encoding="utf-8"))
         out += tuple(_probe(entry, known) for entry in raw.get("probe", []))
     if len({p.id for p in out}) != len(out):

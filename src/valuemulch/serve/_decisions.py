@@ -26,16 +26,23 @@ def community_of(d: Deployment, community: str) -> str:
 
 
 def bounds_dict(answer: BoundedAnswer) -> dict[str, Any]:
-    return {"masked": list(answer.masked), "refused": answer.refused, "reasons": [r.to_dict() for r in answer.reasons]}
+    return {
+        "masked": list(answer.masked),
+        "refused": answer.refused,
+        "reasons": [r.to_dict() for r in answer.reasons],
+        "doubtful": list(answer.doubtful),
+    }
 
 
 def choose(answer: BoundedAnswer, seed: int | None) -> int | None:
-    """The most likely option, or one sampled with ``seed``; None when the answer is refused."""
-    if answer.distribution is None:
+    """The most likely option that may be chosen, or one sampled with ``seed`` among those; never a
+    masked or doubtful option, and None when the answer is refused."""
+    p = answer.choosable
+    if p is None:
         return None
     if seed is None:
-        return int(np.argmax(answer.distribution))
-    return int(np.random.default_rng(seed).choice(len(answer.distribution), p=answer.distribution))
+        return int(np.argmax(p))
+    return int(np.random.default_rng(seed).choice(len(p), p=p))
 
 
 def decide(

@@ -42,7 +42,7 @@ def _logprobs(answer: BoundedAnswer, choice: int | None, top_n: int | None) -> d
         return None
     top = [
         {"token": LETTERS[i], "logprob": float(np.log(p)), "bytes": list(LETTERS[i].encode())}
-        for i, p in sorted(enumerate(answer.distribution), key=lambda x: -x[1])
+        for i, p in sorted(enumerate(answer.distribution), key=lambda x: (x[0] != choice, -x[1]))  # the choice first
         if p > 0
     ][: top_n or 0]
     return {

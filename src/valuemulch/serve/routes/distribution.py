@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request
 
-from valuemulch.serve._decisions import bounds_dict, community_of, decide
+from valuemulch.serve._decisions import bounds_dict, choose, community_of, decide
 from valuemulch.serve.deps import answering
 from valuemulch.serve.schemas import BoundsOut, DistributionBase, DistributionItem, DistributionOut, RequestModels, with_body
 
@@ -25,6 +25,7 @@ def build_router(models: RequestModels) -> APIRouter:
             DistributionItem(
                 decision_id=r.seq,
                 distribution=None if a.distribution is None else a.distribution.tolist(),
+                choice=choose(a, None),
                 bounds=BoundsOut(**bounds_dict(a)),
             )
             for a, r in results
