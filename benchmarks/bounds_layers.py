@@ -7,7 +7,9 @@ Run by hand (``--model``: a trained policy, e.g. from ``valuemulch train --testb
 ``--choose`` sweeps ``cleared`` and ``doubt`` on dev only (the probes' dev half, and the train and dev
 questions of both testbeds): among settings that touch (mask or doubt) at most 1% of the survey
 questions and refuse none, most dev crossing questions whose crossing options the service can never
-choose, then fewest rights-respecting options masked, then fewest hard negatives touched. Copy the
+choose, then most caught, then fewest rights-respecting options masked, then most crossing options
+masked or in doubt, then fewest hard negatives touched, respecting options in doubt, and survey
+questions touched; the middle of what stays tied. Copy the
 result into ``[tier1]`` of ``redlines.toml``. Without it, the shipped ``[tier1]`` is measured.
 
 The table, for every probe set and the testbeds' test questions: *crossing caught* (every crossing
@@ -24,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from valuemulch.bounds import OrgPolicy, default_detector, probes, reviewed_crossings
-from valuemulch.bounds._tier1 import Tier1, judge
+from valuemulch.bounds._tier1 import Evidence, Tier1, decide, evidence
 from valuemulch.data import load_testbed, resolve_data_root
 from valuemulch.policies import Policy
 from valuemulch.serve import Deployment, choose
@@ -69,18 +71,18 @@ def survey_cases(root: Path, splits: tuple[str, ...]) -> list[Case]:
     return [Case(q, reviewed_crossings(q), frozenset(), survey=True) for q in found.values()]
 
 
-def layers(question: Question, cleared: float, doubt: float) -> dict[str, Tier1]:
-    """Each layer alone, and the shipped whole, as Tier1 outcomes."""
-    whole = judge(question, default_detector(), cleared=cleared, doubt=doubt)
-    by_source = {
-        "tags and rules": [f for f in whole.flags if f.source in ("tag", "rule")],
-        "meaning classifiers": [f for f in whole.flags if f.source == "semantic"],
-        "decisions about people": [f for f in whole.flags if f.source == "uncleared"],
+def layers(e: Evidence, cleared: float, doubt: tuple[float, ...]) -> dict[str, Tier1]:
+    """Each layer alone (its own masks or doubts, as if no other layer ran), and the shipped whole."""
+    bare = replace(e, flags=[])
+    return {
+        "tags and rules": Tier1([f for f in e.flags if f.source in ("tag", "rule")]),
+        "meaning classifiers": Tier1([f for f in e.flags if f.source == "semantic"]),
+        "decisions about people": Tier1(
+            [f for f in decide(bare, cleared=cleared, doubt=(2.0,) * len(e.scores)).flags if f.source == "uncleared"]
+        ),
+        "doubt": Tier1([], decide(replace(bare, about_people=False), cleared=cleared, doubt=doubt).doubtful),
+        "shipped (all layers)": decide(e, cleared=cleared, doubt=doubt),
     }
-    out = {name: Tier1(flags) for name, flags in by_source.items()}
-    out["doubt"] = Tier1([], whole.doubtful)
-    out["shipped (all layers)"] = whole
-    return out
 
 
 def refused(q: Question, t: Tier1) -> bool:
@@ -101,6 +103,8 @@ class Row:
     chosen: int = 0
     chosen_scenarios: int = 0
     answers: int = 0
+    blocked_options: int = 0  # crossing options masked or in doubt
+    respecting_doubted: int = 0
 
 
 def score(cases: list[Case], outcome: dict[str, Tier1], service: dict[str, list[int | None]] | None) -> Row:
@@ -111,6 +115,8 @@ def score(cases: list[Case], outcome: dict[str, Tier1], service: dict[str, list[
         r.refused += refuse
         r.respecting += len(c.respecting)
         r.respecting_masked += len(c.respecting & masked)
+        r.respecting_doubted += len(c.respecting & doubtful)
+        r.blocked_options += len(c.crossing & (masked | doubtful))
         if c.crossing:
             r.crossing += 1
             r.caught += refuse or c.crossing <= masked
@@ -136,21 +142,37 @@ def service_choices(d: Deployment, questions: list[Question]) -> dict[str, list[
     return out
 
 
-def choose_thresholds(dev: list[Case], surveys: list[Case]) -> tuple[float, float]:
-    best: tuple[tuple[int, ...], float, float] | None = None
-    for cleared, doubt in itertools.product(np.round(np.arange(0.1, 0.91, 0.05), 2), np.round(np.arange(0.5, 1.0, 0.02), 2)):
-        so = {c.question.id: judge(c.question, default_detector(), cleared=cleared, doubt=doubt) for c in surveys}
-        s = score(surveys, so, None)
+DOUBTS = tuple(float(d) for d in np.round(np.arange(0.5, 0.99, 0.04), 2))
+
+
+def choose_thresholds(dev: list[Case], surveys: list[Case]) -> tuple[float, tuple[float, float]]:
+    """The rule of the module docstring; among tied settings, the middle one."""
+    ranks: dict[tuple[float, float, float], tuple[int, ...]] = {}
+    ev = {c.question.id: evidence(c.question, default_detector()) for c in (*dev, *surveys)}
+    for cleared, da, dr in itertools.product(np.round(np.arange(0.1, 0.91, 0.05), 2), DOUBTS, DOUBTS):
+        doubt = (float(da), float(dr))
+        s = score(surveys, {c.question.id: decide(ev[c.question.id], cleared=cleared, doubt=doubt) for c in surveys}, None)
         if s.touched > SURVEY_BUDGET * s.negatives or s.refused:
             continue
-        po = {c.question.id: judge(c.question, default_detector(), cleared=cleared, doubt=doubt) for c in dev}
-        p = score(dev, po, None)
-        key = (p.never_choosable, p.caught, -p.respecting_masked, -p.touched, -s.touched)
-        if best is None or key > best[0]:
-            best = (key, float(cleared), float(doubt))
-    assert best is not None, "no setting keeps within the survey budget"
-    print(f"chosen on dev: cleared = {best[1]}, doubt = {best[2]} (rank {best[0]})")
-    return best[1], best[2]
+        p = score(dev, {c.question.id: decide(ev[c.question.id], cleared=cleared, doubt=doubt) for c in dev}, None)
+        ranks[(float(cleared), *doubt)] = (
+            p.never_choosable,
+            p.caught,
+            -p.respecting_masked,
+            p.blocked_options,
+            -p.touched,
+            -p.respecting_doubted,
+            -s.touched,
+        )
+    if not ranks:
+        raise SystemExit("no setting keeps within the survey budget")
+    best = max(ranks.values())
+    tied = sorted(k for k, v in ranks.items() if v == best)
+    cleared, da, dr = tied[len(tied) // 2]
+    print(
+        f"chosen on dev: cleared = {cleared}, doubt = [{da}, {dr}] (rank {best}; {len(tied)} tied settings, from {tied[0]} to {tied[-1]})"
+    )
+    return cleared, (da, dr)
 
 
 def main() -> None:
@@ -164,7 +186,7 @@ def main() -> None:
     from valuemulch.bounds._catalogue import tier1_settings
 
     settings = tier1_settings()
-    cleared, doubt = float(settings["cleared"]), float(settings["doubt"])
+    cleared, doubt = float(settings["cleared"]), tuple(float(d) for d in settings["doubt"])
     if args.choose:
         cleared, doubt = choose_thresholds(probe_cases("dev"), survey_cases(root, ("train", "dev")))
     policy = Policy.load(args.model)
@@ -172,14 +194,20 @@ def main() -> None:
     sets = {f"probes {s}": probe_cases(s) for s in ("dev", "test", "holdout", *(("blind",) if args.blind else ()))}
     sets["survey test questions"] = survey_cases(root, ("test",))
     print(f"`[tier1]` cleared = {cleared}, doubt = {doubt}; {len(d.communities)} communities x seeds {SEEDS}\n")
-    print("| set | layer | crossing caught | never choosable | respecting masked | negatives touched | refused | service chose a crossing |")
+    print(
+        "| set | layer | crossing caught | never choosable | respecting masked | negatives touched | refused | service chose a crossing |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, cases in sets.items():
-        outcomes = {c.question.id: layers(c.question, cleared, doubt) for c in cases}
+        outcomes = {c.question.id: layers(evidence(c.question, default_detector()), cleared, doubt) for c in cases}
         service = service_choices(d, [c.question for c in cases]) if any(c.crossing for c in cases) else None
         for layer in ("tags and rules", "meaning classifiers", "decisions about people", "doubt", "shipped (all layers)"):
             r = score(cases, {q: o[layer] for q, o in outcomes.items()}, service if layer.startswith("shipped") else None)
-            chosen = f"{r.chosen}/{r.answers} answers, {r.chosen_scenarios} scenarios" if layer.startswith("shipped") and r.crossing else ""
+            chosen = (
+                f"{r.chosen}/{r.answers} answers, {r.chosen_scenarios} scenarios"
+                if layer.startswith("shipped") and r.crossing
+                else ""
+            )
             print(
                 f"| {name} | {layer} | {r.caught}/{r.crossing} | {r.never_choosable}/{r.crossing} | "
                 f"{r.respecting_masked}/{r.respecting} | {r.touched}/{r.negatives} | {r.refused} | {chosen} |"

@@ -86,13 +86,20 @@ _FUNCTION_WORDS = (
     r"to|do|does|did|with|what|up|for|and|or|of|on|in|at|by|is|are|be|was|were|who|that|which|should|must|"
     r"will|would|can|could|may|decide|decides|about|from|into|than|as"
 )
+# A modifier before the noun looks like an adjective or a name ("elderly", "religious", "Talo"), so
+# that "how should the ministry handle citizens" names "citizens", not "ministry handle citizens".
+_MODIFIER = (
+    r"(?:(?!(?:" + _FUNCTION_WORDS + r")\b)(?:[A-Z][\w'-]*|[\w-]+(?:ed|al|ic|ous|ive|ish|ese|ian|an|less|ful|ly|ing|ent|ant|"
+    r"ary|ory|ite|ist)|young|old|poor|rich|new|other|local|foreign|sick|remaining|last|first|few|\d+)\s+)"
+)
 _PEOPLE = re.compile(
-    r"\b(?:(?:the|those|these|all|some|any|our|its|their|every|each|\d+|one|two|three|four|five|ten|several|many|"
-    r"most)\s+(?:(?!(?:" + _FUNCTION_WORDS + r")\b)[\w'-]+\s+){0,2})?(?:" + _PEOPLE_NOUNS + r")\b"
-    r"(?:\s+(?:who|that|whose|from|of|in|on|with|without|living|born|judged|found|deemed|selected|chosen|"
-    r"considered|identified|accused|convicted|held|detained|arrested|caught)\b"
-    r"(?:(?!\b(?:should|must|shall|be|is|are|was|were|will|would)\b)[^.,;:?!]){0,80})?",
-    re.IGNORECASE,
+    r"\b(?:(?i:the|those|these|all|some|any|our|its|their|every|each|\d+|one|two|three|four|five|ten|several|many|"
+    r"most)\s+" + _MODIFIER + r"{0,2})?(?i:" + _PEOPLE_NOUNS + r")\b(?i:"
+    # a relative clause, up to the main verb ("residents who can no longer work"), or a short complement
+    r"(?:\s+(?:who|that|whose)\b(?:(?!\b(?:should|must|shall|be|is|are|was|were|will|would|comes?)\b)[^.,;:?!]){0,80}|"
+    r"\s+(?:from|of|in|on|with|without|living|born|judged|found|deemed|selected|chosen|considered|identified|accused|"
+    r"convicted|held|detained|arrested|caught)\b(?:\s+(?!(?:should|must|shall|be|is|are|was|were|will|would|comes?)\b)"
+    r"[\w'-]+){1,4})?)",
 )
 _PRONOUN = re.compile(
     r"\b(them|they|those ones|these ones|those people|these people|the rest|the others|the remaining ones|"

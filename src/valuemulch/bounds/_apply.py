@@ -178,12 +178,14 @@ def population_answers(norms: Norms) -> dict[str, np.ndarray]:
     return {qid: pool([i.distribution for i in by_question[qid]], [i.n for i in by_question[qid]]) for qid in norms.questions}
 
 
-def audit(norms: Norms, policy: OrgPolicy | None = None) -> list[dict[str, Any]]:
+def audit(norms: Norms, policy: OrgPolicy | None = None, guard: GuardJudge | None = None) -> list[dict[str, Any]]:
     """Bound every item of a dataset against its own population answer: what ``bounds check`` prints."""
     population = population_answers(norms)
     rows = []
     for item in sorted(norms, key=lambda i: (i.question.id, i.community)):
-        answer = apply_bounds(item.question, item.distribution, item.community, policy, population=population[item.question.id])
+        answer = apply_bounds(
+            item.question, item.distribution, item.community, policy, population=population[item.question.id], guard=guard
+        )
         rows.append(
             {
                 "question_id": item.question.id,
@@ -191,6 +193,7 @@ def audit(norms: Norms, policy: OrgPolicy | None = None) -> list[dict[str, Any]]
                 "masked": answer.masked,
                 "refused": answer.refused,
                 "reasons": [r.to_dict() for r in answer.reasons],
+                "doubtful": answer.doubtful,
                 "distribution": None if answer.distribution is None else answer.distribution.tolist(),
             }
         )

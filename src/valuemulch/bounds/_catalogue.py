@@ -114,7 +114,9 @@ def tier1_settings() -> dict[str, Any]:
     missing = {"cleared", "doubt"} - set(settings)
     if missing:
         raise ConfigError(f"redlines.toml: [tier1] lacks {sorted(missing)}.")
-    for key in ("cleared", "doubt"):
-        if not isinstance(settings[key], int | float) or not 0 <= settings[key] <= 1:
-            raise ConfigError(f"redlines.toml: [tier1] {key} must be a number in [0, 1], got {settings[key]!r}.")
+    values = [("cleared", settings["cleared"])] + [("doubt", d) for d in settings["doubt"]]
+    if not isinstance(settings["doubt"], list) or any(not isinstance(v, int | float) or not 0 <= v <= 1 for _, v in values):
+        raise ConfigError(
+            f"redlines.toml: [tier1] needs cleared in [0, 1] and doubt as a list of numbers in [0, 1], got {settings}."
+        )
     return settings

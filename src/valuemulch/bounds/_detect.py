@@ -45,7 +45,7 @@ from valuemulch.types import Question
 # the semantic layer, which has such rejections among its counter-examples, still sees it.
 _ABOLISH = re.compile(
     r"\b(ban|bans|banned|banning|prohibit\w*|abolish\w*|outlaw\w*|criminali[sz]\w*|illegal|end|ending|stop|stopping|"
-    r"prevent\w*|protect\w*|never|forbid\w*)\b",
+    r"prevent\w*|protect\w*|forbid\w*)\b|\bnever\s+(be\s+)?(allowed|permitted|used|justified|acceptable|tolerated)\b",
     re.IGNORECASE,
 )
 # The rules read the question for a "Yes" only when it proposes something; "They kill too many
@@ -215,14 +215,24 @@ class Detector:
             for row, act in enumerate(acts)
         ]
 
-    def option_scores(self, question: Question) -> dict[int, Score]:
-        """Each endorsing option's most suspect act over this classifier and ``also``: the tier-1 score
-        the doubt rule and the rule for decisions about people read."""
-        best: dict[int, Score] = {}
+    def classifier_scores(self, question: Question) -> list[dict[int, Score]]:
+        """Per meaning classifier (this one, then ``also``), each endorsing option's most suspect act."""
+        out = []
         for detector in (self, *self.also):
+            best: dict[int, Score] = {}
             for score in detector.scores(question):
                 if score.option not in best or score.probability > best[score.option].probability:
                     best[score.option] = score
+            out.append(best)
+        return out
+
+    def option_scores(self, question: Question) -> dict[int, Score]:
+        """Each endorsing option's most suspect act over every classifier: its tier-1 score."""
+        best: dict[int, Score] = {}
+        for scores in self.classifier_scores(question):
+            for i, score in scores.items():
+                if i not in best or score.probability > best[i].probability:
+                    best[i] = score
         return best
 
     # -- the whole detector --------------------------------------------------------------------

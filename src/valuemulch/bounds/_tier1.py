@@ -8,7 +8,8 @@ Four layers read the acts of ``read_acts``, and each can only take options away:
    before it may carry mass; otherwise it is masked with its own reason (``decision_not_cleared``).
 3. **A guard model**, when the deployment has one (``Guard``): its verdict "crosses" masks; it cannot
    unmask anything, and a timeout or an unreadable verdict counts as doubt.
-4. **Doubt**: an unmasked option whose tier-1 score is at least ``doubt`` keeps its mass but is never
+4. **Doubt**: an unmasked option that a meaning classifier scores at least its ``doubt`` threshold
+   (one per classifier: the adapter, then the regression) keeps its mass but is never
    the service's choice; a question whose substantive options are all masked or doubtful is refused.
 
 ``cleared`` and ``doubt`` live in ``[tier1]`` of ``redlines.toml`` and are chosen on dev by
@@ -24,7 +25,8 @@ from typing import Protocol
 
 from valuemulch.bounds._acts import decides_about_people, read_acts
 from valuemulch.bounds._catalogue import tier1_settings
-from valuemulch.bounds._detect import Detector, Flag
+from valuemulch.bounds._detect import Detector, Flag, Score
+from valuemulch.errors import ConfigError
 from valuemulch.types import Question
 
 
@@ -58,9 +60,34 @@ class Tier1:
 
 
 @cache
-def _thresholds() -> tuple[float, float]:
+def _thresholds() -> tuple[float, tuple[float, ...]]:
     settings = tier1_settings()
-    return float(settings["cleared"]), float(settings["doubt"])
+    return float(settings["cleared"]), tuple(float(d) for d in settings["doubt"])
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the layers read, computed once per question (thresholds can then be swept for free)."""
+
+    question: Question
+    flags: list[Flag]
+    scores: tuple[dict[int, Score], ...]  # per meaning classifier, each option's most suspect act
+    about_people: bool
+
+    @property
+    def best(self) -> dict[int, Score]:
+        """Each option's highest score over the classifiers: what clears a decision about people."""
+        out: dict[int, Score] = {}
+        for scores in self.scores:
+            for i, s in scores.items():
+                if i not in out or s.probability > out[i].probability:
+                    out[i] = s
+        return out
+
+
+def evidence(question: Question, detector: Detector, option_tags: tuple[tuple[str, ...], ...] | None = None) -> Evidence:
+    scores = tuple(detector.classifier_scores(question)) if detector.semantic else ()
+    return Evidence(question, list(detector.detect(question, option_tags)), scores, decides_about_people(question))
 
 
 def judge(
@@ -70,29 +97,38 @@ def judge(
     guard: GuardJudge | None = None,
     *,
     cleared: float | None = None,
-    doubt: float | None = None,
+    doubt: Sequence[float] | None = None,
 ) -> Tier1:
-    """Every layer over ``question``; ``cleared`` and ``doubt`` default to ``[tier1]``'s."""
+    """Every layer over ``question``; ``cleared`` and ``doubt`` (one threshold per meaning classifier)
+    default to ``[tier1]``'s."""
+    return decide(evidence(question, detector, option_tags), guard, cleared=cleared, doubt=doubt)
+
+
+def decide(
+    e: Evidence, guard: GuardJudge | None = None, *, cleared: float | None = None, doubt: Sequence[float] | None = None
+) -> Tier1:
+    """The layers' outcome from the evidence: masks, uncleared decisions, the guard, and doubt."""
     default_cleared, default_doubt = _thresholds()
     cleared = default_cleared if cleared is None else cleared
     doubt = default_doubt if doubt is None else doubt
-    flags = list(detector.detect(question, option_tags))
+    flags = list(e.flags)
     masked = {f.option for f in flags}
-    scores = detector.option_scores(question) if detector.semantic else {}
-    about = decides_about_people(question)
-    if about:
-        for i, score in sorted(scores.items()):
+    if e.about_people:
+        for i, score in sorted(e.best.items()):
             if i not in masked and score.probability > cleared:
                 flags.append(Flag(i, score.redline, "uncleared", round(score.probability, 4), score.act))
                 masked.add(i)
-    doubtful = {
-        i: f"tier-1 score {s.probability:.3f} >= doubt {doubt:g}: {s.act}"
-        for i, s in sorted(scores.items())
-        if i not in masked and s.probability >= doubt
-    }
+    if len(doubt) < len(e.scores):
+        raise ConfigError(f"[tier1] doubt needs one threshold per meaning classifier ({len(e.scores)}), got {list(doubt)}.")
+    doubtful: dict[int, str] = {}
+    for scores, threshold in zip(e.scores, doubt, strict=False):
+        for i, s in sorted(scores.items()):
+            if i not in masked and i not in doubtful and s.probability >= threshold:
+                doubtful[i] = f"tier-1 score {s.probability:.3f} >= doubt {threshold:g}: {s.act}"
+    doubtful = dict(sorted(doubtful.items()))
     if guard is not None:
-        acts = [(a.option, a.text) for a in read_acts(question) if a.option not in masked]
-        for verdict in guard.judge(question.text, acts):
+        acts = [(a.option, a.text) for a in read_acts(e.question) if a.option not in masked]
+        for verdict in guard.judge(e.question.text, acts):
             text = next(t for o, t in acts if o == verdict.option)
             if verdict.crosses:
                 flags.append(Flag(verdict.option, verdict.redline or "unknown", "guard", None, text))
@@ -101,4 +137,4 @@ def judge(
             elif verdict.crosses is None and verdict.option not in masked:
                 doubtful.setdefault(verdict.option, f"guard gave no verdict ({verdict.reason}): {text}")
     flags.sort(key=lambda f: f.option)
-    return Tier1(flags, doubtful, about)
+    return Tier1(flags, doubtful, e.about_people)
