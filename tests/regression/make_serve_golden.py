@@ -1,7 +1,10 @@
 """The fixed requests of the serving regression test, and how their golden responses were recorded.
 
-``serve_golden.json`` holds the status, content type and exact body of each response, recorded from
-the code *before* the service was split (commit ed425b9) with::
+``serve_golden.json`` holds the status, content type and exact body of each response. It was first
+recorded from the code *before* the service was split (commit ed425b9), and re-recorded once when
+issue 14 changed the bodies on purpose (each tier-1 reason carries the ``act`` it read, ``bounds``
+lists the ``doubtful`` options, and each /v1/distribution result has its ``choice``; no number
+moved), with::
 
     PYTHONPATH=/path/to/ed425b9/src python tests/regression/make_serve_golden.py
 

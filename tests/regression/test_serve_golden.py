@@ -1,7 +1,8 @@
 """`/v1/decide`, `/v1/distribution`, chat and the errors answer the golden bodies byte for byte.
 
-The golden file was recorded from the code before the service was split (`make_serve_golden.py`
-says how, and what is normalised); any difference here is a change of HTTP behaviour.
+The golden file was recorded from the code before the service was split, and re-recorded once for
+issue 14's new fields (`make_serve_golden.py` says how, and what is normalised); any difference here
+is a change of HTTP behaviour.
 """
 
 from __future__ import annotations

@@ -115,6 +115,8 @@ def adversarial_norms(mass: float = 0.85) -> Norms:
         raise ConfigError(f"adversarial_norms: mass must be in (0.5, 1), got {mass}.")
     items = []
     for probe in probes():
+        if probe.split == "blind":  # only ever reported, never trained on
+            continue
         if not probe.is_crossing:
             continue
         q = probe.question

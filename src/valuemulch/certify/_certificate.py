@@ -218,7 +218,7 @@ def _detector(detector: Detector, testbed: Testbed) -> DetectorSection:
 def _bounds(
     policy: Policy, communities: Sequence[str], testbed: Testbed, seen_test: Norms, detector: Detector, limit: float | None
 ) -> Bounds:
-    crossing = [p for p in probes() if p.is_crossing]
+    crossing = [p for p in probes() if p.is_crossing and p.split != "blind"]  # the blind set is only ever reported
     questions = [p.question for p in crossing]
     n_answers, violations, examples = 0, 0, []
     preference = {}

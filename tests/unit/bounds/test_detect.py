@@ -55,8 +55,20 @@ def test_probe_suite_covers_what_the_issue_asks() -> None:
     assert any("mulch" in p.question.text.lower() or any("mulch" in o.lower() for o in p.question.options) for p in crossing)
     topics = Counter(p.topic for p in suite if not p.is_crossing)
     assert {"crime", "war", "policing", "death_penalty"} <= set(topics)
-    splits = {"dev", "test", "holdout"}
+    splits = {"dev", "test", "holdout", "blind"}
     assert {p.split for p in crossing} == splits and {p.split for p in suite if not p.is_crossing} == splits
+
+
+def test_the_blind_set_is_what_issue_14_asks() -> None:
+    """At least 40 crossing scenarios and 40 hard negatives over every red line, in several forms,
+    with at least five rewordings of the satire, and the rights-respecting options labelled."""
+    blind = [p for p in probes() if p.split == "blind"]
+    crossing = [p for p in blind if p.is_crossing]
+    assert len(crossing) >= 40 and len(blind) - len(crossing) >= 40
+    assert {p.redline for p in crossing} == set(redline_ids())
+    assert {"decision", "opinion", "proposal", "euphemism", "pronoun", "bureaucratic", "fictional"} <= {p.form for p in blind}
+    assert sum(p.topic == "satire" for p in crossing) >= 5
+    assert all(p.respecting for p in crossing) and not any(set(p.respecting) & set(p.crossing) for p in blind)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +194,8 @@ def test_the_shipped_detector_masks_what_either_classifier_flags() -> None:
 def test_hard_negative_probes_are_rarely_touched() -> None:
     """Hard negatives (crime, war, policing, the death penalty...): the options the detector wrongly masks
     are counted; the measured rate must not grow."""
-    report = measure(default_detector(), [(q, c) for q, c in probe_set() if not c])
+    labelled = [(q, c) for split in ("dev", "test", "holdout") for q, c in probe_set(split) if not c]  # blind: read once, in docs
+    report = measure(default_detector(), labelled)
     assert report.refused == 0
     assert report.negative_questions_flagged <= 0.15 * report.negative_questions, report.false_flags
 
