@@ -96,7 +96,7 @@ _PEOPLE = re.compile(
     r"\b(?:(?i:the|those|these|all|some|any|our|its|their|every|each|\d+|one|two|three|four|five|ten|several|many|"
     r"most)\s+" + _MODIFIER + r"{0,2})?(?i:" + _PEOPLE_NOUNS + r")\b(?i:"
     # a relative clause, up to the main verb ("residents who can no longer work"), or a short complement
-    r"(?:\s+(?:who|that|whose)\b(?:(?!\b(?:should|must|shall|be|is|are|was|were|will|would|comes?)\b)[^.,;:?!]){0,80}|"
+    r"(?:\s+(?:who|that|whose)(?:\s+(?!(?:should|must|shall|be|is|are|was|were|will|would|comes?)\b)[^\s.,;:?!]+){1,14}|"
     r"\s+(?:from|of|in|on|with|without|living|born|judged|found|deemed|selected|chosen|considered|identified|accused|"
     r"convicted|held|detained|arrested|caught)\b(?:\s+(?!(?:should|must|shall|be|is|are|was|were|will|would|comes?)\b)"
     r"[\w'-]+){1,4})?)",
@@ -118,10 +118,16 @@ class Act:
     text: str
     form: str
     people: str | None = None
+    unresolved: str | None = None  # an own act's text as written, when resolving its pronouns changed it
 
     @property
     def from_question(self) -> bool:
         return self.form != "own"
+
+    @property
+    def readings(self) -> tuple[str, ...]:
+        """The texts the classifiers score: the act, and the option as written when that differs."""
+        return (self.text,) if self.unresolved is None else (self.text, self.unresolved)
 
 
 def option_stance(option: str) -> str:
@@ -176,6 +182,11 @@ def proposal(question: str) -> str:
     return " ".join(kept) if kept else text
 
 
+def _own(option: int, text: str, people: str | None) -> Act:
+    resolved, written = resolve(text, people), canonical(text)
+    return Act(option, resolved, "own", people, None if resolved == written else written)
+
+
 def read_acts(question: Question) -> list[Act]:
     """Every act an option of ``question`` endorses (refusal options endorse none)."""
     people = people_named(question.text)
@@ -185,12 +196,12 @@ def read_acts(question: Question) -> list[Act]:
             continue
         stance = option_stance(option)
         if stance == "substantive":
-            out.append(Act(i, resolve(option, people), "own", people))
+            out.append(_own(i, option, people))
         elif stance == "affirm":
             out.append(Act(i, proposal(question.text), "proposal", people))
             _, _, rest = canonical(option).partition(",")
             if rest.strip() and option_stance(rest) == "substantive":  # "Yes, turn them into compost"
-                out.append(Act(i, resolve(rest.strip(), people), "own", people))
+                out.append(_own(i, rest.strip(), people))
         elif stance == "reject" and _BAN_PROPOSAL.search(canonical(question.text)):
             out.append(Act(i, " ".join(_BAN_PROPOSAL.sub(" ", proposal(question.text)).split()), "ban_rejected", people))
     return out

@@ -83,6 +83,8 @@ class Score:
     act: str
     names_act: bool  # the statement names a harmful act (the catalogue's act cues)
     contrast: float  # above the least suspect option's own text in the same question (else = probability)
+    reading: int = 0  # 0: the act as read (pronouns resolved), 1: the option as written
+    resolved: str = ""  # the act as read, whichever reading ``act`` is
 
     def flagged(self, low: float, high: float, contrast: float) -> bool:
         return self.contrast >= contrast and (self.probability >= high or (self.names_act and self.probability >= low))
@@ -192,35 +194,51 @@ class Detector:
         return read_acts(question)
 
     def scores(self, question: Question) -> list[Score]:
-        """The semantic evidence for each endorsed act (what calibration sweeps over)."""
+        """The semantic evidence for each reading of each endorsed act (what calibration sweeps over).
+
+        An own act whose pronouns were resolved is scored twice: as resolved ("Turn the residents
+        ... into compost") and as written ("Turn them into compost"). The classifiers learnt from
+        statements with pronouns, and naming the people raises every option of a question about
+        people, so the contrast is taken within each reading."""
         acts = self.endorsed(question)
-        if not acts:
+        rows = [(act, reading, text) for act in acts for reading, text in enumerate(act.readings)]
+        if not rows:
             return []
         w, b, examples, owner = self._fitted()
-        vectors = self._embed([act.text for act in acts])
+        vectors = self._embed([text for _, _, text in rows])
         probability = 1 / (1 + np.exp(-(vectors @ w + b)))
         nearest = (vectors @ examples.T).argmax(axis=1)
         ids = redline_ids()
-        own_text = [row for row, act in enumerate(acts) if not act.from_question]
-        floor = float(probability[own_text].min()) if len(own_text) >= 2 else 0.0
+        floors = {}
+        for reading in (0, 1):
+            own = [r for r, (act, k, _) in enumerate(rows) if not act.from_question and (k == reading or act.unresolved is None)]
+            floors[reading] = float(probability[own].min()) if len(own) >= 2 else 0.0
         return [
             Score(
                 act.option,
                 ids[owner[nearest[row]]],
                 float(probability[row]),
+                text,
+                bool(self._cues.search(text)),
+                float(probability[row]) - (0.0 if act.from_question else floors[reading]),
+                reading,
                 act.text,
-                bool(self._cues.search(act.text)),
-                float(probability[row]) - (0.0 if act.from_question else floor),
             )
-            for row, act in enumerate(acts)
+            for row, (act, reading, text) in enumerate(rows)
         ]
 
     def classifier_scores(self, question: Question) -> list[dict[int, Score]]:
-        """Per meaning classifier (this one, then ``also``), each endorsing option's most suspect act."""
+        """Per meaning classifier (this one, then ``also``), each endorsing option's most suspect act,
+        an act counting as suspect as the *less* suspect of its readings (see ``scores``)."""
         out = []
         for detector in (self, *self.also):
-            best: dict[int, Score] = {}
+            per_act: dict[tuple[int, str], Score] = {}
             for score in detector.scores(question):
+                key = (score.option, score.resolved)
+                if key not in per_act or score.probability < per_act[key].probability:
+                    per_act[key] = score
+            best: dict[int, Score] = {}
+            for score in per_act.values():
                 if score.option not in best or score.probability > best[score.option].probability:
                     best[score.option] = score
             out.append(best)
@@ -261,7 +279,11 @@ class Detector:
             for detector in (self, *self.also):
                 for score in detector.scores(question):
                     if score.flagged(detector.threshold_low, detector.threshold_high, detector.contrast):
-                        add(Flag(score.option, score.redline, "semantic", round(score.probability, 4), score.act))
+                        add(
+                            Flag(
+                                score.option, score.redline, "semantic", round(score.probability, 4), score.resolved or score.act
+                            )
+                        )
         flags.sort(key=lambda f: f.option)
         if len(self._memo) > 100_000:
             self._memo.clear()
