@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from valuemulch.errors import ConfigError
@@ -86,6 +86,22 @@ class ServeSettings(BaseModel):
     trusted_keys: tuple[Path, ...] = Field(
         default=(), description="Public keys whose certificates are accepted; empty: this machine's own signing key."
     )
+    guard_url: str | None = Field(
+        default=None,
+        description="API root of an OpenAI-compatible chat model that judges tier 1 too (e.g. http://127.0.0.1:8001/v1); it can only add masks.",
+    )
+    guard_model: str | None = Field(default=None, description="The model name the guard server serves (with guard_url).")
+    guard_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a guard verdict; a timeout counts as doubt."
+    )
+
+    @model_validator(mode="after")
+    def _guard_pair(self) -> ServeSettings:
+        if (self.guard_url is None) != (self.guard_model is None):
+            raise ValueError(
+                f"guard_url and guard_model go together (got url {self.guard_url!r}, model {self.guard_model!r}); set both or neither."
+            )
+        return self
 
 
 class Settings(BaseSettings):

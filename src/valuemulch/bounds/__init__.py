@@ -11,10 +11,12 @@ from valuemulch.bounds._catalogue import (
     training_statements,
 )
 from valuemulch.bounds._detect import Detector, Flag, Score, default_detector, rule_redlines, tag_redlines
+from valuemulch.bounds._guard import Guard, Verdict
 from valuemulch.bounds._measure import DetectorReport, measure, probe_set, survey_set
 from valuemulch.bounds._org_policy import OrgPolicy, Topic, load_org_policy
 from valuemulch.bounds._probes import ADVERSARIAL_COMMUNITY, Probe, adversarial_norms, probes, reviewed_crossings
 from valuemulch.bounds._text import canonical
+from valuemulch.bounds._tier1 import GuardJudge, Tier1, judge
 
 __all__ = [
     "ADVERSARIAL_COMMUNITY",
@@ -23,18 +25,23 @@ __all__ = [
     "Detector",
     "DetectorReport",
     "Flag",
+    "Guard",
+    "GuardJudge",
     "OrgPolicy",
     "Probe",
     "Reason",
     "RedLine",
     "Score",
+    "Tier1",
     "Topic",
+    "Verdict",
     "adversarial_norms",
     "apply_bounds",
     "audit",
     "canonical",
     "catalogue",
     "default_detector",
+    "judge",
     "load_org_policy",
     "measure",
     "option_stance",

@@ -31,10 +31,14 @@ from valuemulch.types import Question
 
 
 class GuardVerdict(Protocol):
-    option: int
-    crosses: bool | None
-    redline: str | None
-    reason: str
+    @property
+    def option(self) -> int: ...
+    @property
+    def crosses(self) -> bool | None: ...
+    @property
+    def redline(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
 
 
 class GuardJudge(Protocol):

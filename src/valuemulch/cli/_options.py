@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
+from valuemulch.settings import ServeSettings
 from valuemulch.train import BaselineConfig, EncoderConfig
 
 
@@ -22,3 +23,5 @@ TESTBED_HELP = config_help(EncoderConfig, "testbed")
 POLICY_HELP = config_help(BaselineConfig, "policy")
 AUDIT_HELP = "Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch/audit.sqlite)."
 
+GuardUrlOpt = Annotated[str | None, typer.Option("--guard-url", help=config_help(ServeSettings, "guard_url"))]
+GuardModelOpt = Annotated[str | None, typer.Option("--guard-model", help=config_help(ServeSettings, "guard_model"))]

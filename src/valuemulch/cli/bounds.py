@@ -11,9 +11,11 @@ from rich.table import Table
 
 from valuemulch.bounds import audit, load_org_policy
 from valuemulch.cli._errors import user_errors
-from valuemulch.cli._options import JsonOpt, config_help
+from valuemulch.cli._options import GuardModelOpt, GuardUrlOpt, JsonOpt, config_help
 from valuemulch.cli._output import console, print_json, progress_bar
 from valuemulch.data import read_norms
+from valuemulch.serve import make_guard
+from valuemulch.settings import ServeSettings, Settings
 from valuemulch.train import DetectorConfig, train_detector
 
 bounds_app = typer.Typer(no_args_is_help=True, help="Three-tier bounds: red lines, the organisation's policy, personalisation.")
@@ -24,11 +26,14 @@ bounds_app = typer.Typer(no_args_is_help=True, help="Three-tier bounds: red line
 def bounds_check(
     norms: Annotated[Path, typer.Option(help="The dataset to audit, in any supported format.")],
     policy_file: Annotated[Path | None, typer.Option(help="Tier-2 organisation policy (.toml or .yaml).")] = None,
+    guard_url: GuardUrlOpt = None,
+    guard_model: GuardModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Audit a dataset: per item, which options the bounds mask and why, and which items they refuse."""
     policy = load_org_policy(policy_file) if policy_file is not None else None
-    rows = audit(read_norms(norms), policy)
+    settings = Settings(serve=ServeSettings(guard_url=guard_url, guard_model=guard_model))
+    rows = audit(read_norms(norms), policy, make_guard(settings))
     flagged = [r for r in rows if r["masked"] or r["refused"]]
     if as_json:
         print_json({"norms": str(norms), "n_items": len(rows), "n_masked": sum(bool(r["masked"]) for r in rows),

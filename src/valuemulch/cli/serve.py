@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from valuemulch.cli._errors import user_errors
-from valuemulch.cli._options import AUDIT_HELP
+from valuemulch.cli._options import AUDIT_HELP, GuardModelOpt, GuardUrlOpt
 from valuemulch.serve import create_admin_key, read_admin_key_hash, verify_chain
 from valuemulch.settings import ServeSettings, Settings
 
@@ -31,6 +31,8 @@ def serve_cmd(
     key: Annotated[
         list[Path] | None, typer.Option(help="Public key whose certificates to trust; repeat for more (default: your own).")
     ] = None,
+    guard_url: GuardUrlOpt = None,
+    guard_model: GuardModelOpt = None,
 ) -> None:
     """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
     import torch
@@ -42,7 +44,7 @@ def serve_cmd(
     key_hash = read_admin_key_hash(admin_key_file) if admin_key_file is not None else None
     serve = ServeSettings(
         model=model, policy_file=policy_file, admin_key_hash=key_hash,
-        allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []),
+        allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []), guard_url=guard_url, guard_model=guard_model,
     )  # fmt: skip
     settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores

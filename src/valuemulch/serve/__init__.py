@@ -6,7 +6,7 @@ read the registry do not load the web framework)."""
 from valuemulch.serve._admin_key import create_admin_key, read_admin_key_hash
 from valuemulch.serve._audit import AuditLog, ChainReport, Record, request_hash, verify_chain
 from valuemulch.serve._decisions import choose
-from valuemulch.serve._deployment import Deployment, LiveDeployment, load_deployment
+from valuemulch.serve._deployment import Deployment, LiveDeployment, load_deployment, make_guard
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "choose",
     "create_admin_key",
     "load_deployment",
+    "make_guard",
     "read_admin_key_hash",
     "request_hash",
     "signed_verdict",

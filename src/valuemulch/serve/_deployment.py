@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from valuemulch.bounds import BoundedAnswer, OrgPolicy, apply_bounds, default_detector, load_org_policy
+from valuemulch.bounds import BoundedAnswer, Guard, GuardJudge, OrgPolicy, apply_bounds, default_detector, load_org_policy
 from valuemulch.certify import file_hashes, model_population
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Policy
@@ -40,6 +40,7 @@ class Deployment:
     certified: bool
     certificate: dict[str, Any] | None
     org_policy: OrgPolicy
+    guard: GuardJudge | None = None  # a guard model judging tier 1 too (it can only add masks)
 
     # Shared by the copies `with_policy` makes: the model's answers do not depend on the tier-2 policy.
     _predictions: OrderedDict[tuple[object, ...], _Answers] = field(default_factory=OrderedDict)
@@ -68,7 +69,14 @@ class Deployment:
         for q, (everyone, population) in zip(questions, self._predict(questions), strict=True):
             raw = everyone[community]
             bounded = apply_bounds(
-                q, raw, community, self.org_policy, population=population, strength=strength, detector=default_detector()
+                q,
+                raw,
+                community,
+                self.org_policy,
+                population=population,
+                strength=strength,
+                detector=default_detector(),
+                guard=self.guard,
             )
             out.append((bounded, raw))
         return out
@@ -100,9 +108,7 @@ def _check_files(model_dir: Path, certificate: dict[str, Any]) -> None:
     hashes, certified_files = file_hashes(model_dir), certificate["model"]["files"]
     changed = sorted(f for f in set(hashes) | set(certified_files) if certified_files.get(f) != hashes.get(f))
     if changed:
-        raise ConfigError(
-            f"{model_dir}: files differ from its certificate ({changed}); it will not serve."
-        )
+        raise ConfigError(f"{model_dir}: files differ from its certificate ({changed}); it will not serve.")
 
 
 def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy | None = None) -> Deployment:
@@ -144,7 +150,16 @@ def load_deployment(settings: Settings, model: str | None, org_policy: OrgPolicy
         certified=certified,
         certificate=certificate,
         org_policy=org_policy,
+        guard=make_guard(settings),
     )
+
+
+def make_guard(settings: Settings) -> Guard | None:
+    """The guard model the settings name, with its verdict cache beside the embeddings; None without one."""
+    serve = settings.serve
+    if serve.guard_url is None or serve.guard_model is None:
+        return None
+    return Guard(serve.guard_url, serve.guard_model, timeout=serve.guard_timeout, cache=settings.cache / "guard.sqlite")
 
 
 class LiveDeployment:

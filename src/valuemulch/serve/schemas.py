@@ -132,7 +132,9 @@ class BoundsOut(BaseModel):
     masked: list[int]
     refused: bool
     reasons: list[dict[str, Any]]
-    doubtful: list[int] = Field(description="Unmasked options whose tier-1 score is in doubt: they keep their mass but are never chosen.")
+    doubtful: list[int] = Field(
+        description="Unmasked options whose tier-1 score is in doubt: they keep their mass but are never chosen."
+    )
 
 
 class DecideOut(BaseModel):
@@ -149,7 +151,9 @@ class DecideOut(BaseModel):
 class DistributionItem(BaseModel):
     decision_id: int
     distribution: list[float] | None
-    choice: int | None = Field(description="The option /v1/decide would choose (never a masked or doubtful one); null when refused.")
+    choice: int | None = Field(
+        description="The option /v1/decide would choose (never a masked or doubtful one); null when refused."
+    )
     bounds: BoundsOut
 
 

@@ -28,7 +28,9 @@ def promote(payload: PromoteIn, settings: SettingsDep, live: LiveDep) -> dict[st
         with live.lock:  # load first: the registry changes only once the new model is known to serve
             fresh = load_deployment(settings, payload.model_id, live.current.org_policy)
             Registry(settings.registry).promote(
-                payload.model_id, allow_uncertified=settings.serve.allow_uncertified, trusted=settings.serve.trusted_keys,
+                payload.model_id,
+                allow_uncertified=settings.serve.allow_uncertified,
+                trusted=settings.serve.trusted_keys,
                 key_dir=settings.keys,
             )
             live.swap(fresh)

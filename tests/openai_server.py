@@ -1,0 +1,110 @@
+"""A real OpenAI-compatible ``/chat/completions`` server over the real SmolLM2, on 127.0.0.1.
+
+Besides ``/v1`` (the model), the same server answers at prefixes that misbehave the way real servers
+do, so clients are tested over real HTTP: ``/nologprobs/v1`` (no logprobs), ``/slow/v1`` (answers
+after ``SLOW_S`` seconds), and ``/reply/<name>/v1`` (a fixed chat reply from ``REPLIES``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from valuemulch.backbones import HFCausalLM
+
+SLOW_S = 3.0
+REPLIES = {
+    "garbage": "I think it is probably fine.",
+    "extra": '{"crosses": false, "redline": null, "reason": "fine", "confidence": 0.9}',
+    "unknown": '{"crosses": true, "redline": "jaywalking", "reason": "bad"}',
+    "crosses": '```json\n{"crosses": true, "redline": "killing", "reason": "it kills people"}\n```',
+    "clear": '{"crosses": false, "redline": null, "reason": "an ordinary act"}',
+}
+
+
+@dataclass
+class Server:
+    url: str
+    requests: list[str] = field(default_factory=list)  # the path of every POST, in order
+
+
+def _handler(lm: HFCausalLM, server: Server) -> type[BaseHTTPRequestHandler]:
+    import torch
+
+    tok, model = lm.tokenizer, lm.model
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep pytest output clean
+            pass
+
+        def do_POST(self) -> None:
+            server.requests.append(self.path)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path.startswith("/reply/"):
+                name = self.path.split("/")[2]
+                self._send(200, {"object": "chat.completion", "choices": [{"index": 0, "message": {"content": REPLIES[name]}}]})
+                return
+            if self.path.startswith("/slow/"):
+                time.sleep(SLOW_S)
+            if not self.path.endswith("/v1/chat/completions"):
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            ids = tok.apply_chat_template(body["messages"], add_generation_prompt=True, return_dict=True, return_tensors="pt")
+            if body.get("logprobs") and not self.path.startswith("/nologprobs"):
+                with torch.no_grad():
+                    logp = torch.log_softmax(model(**ids).logits[0, -1].float(), dim=-1)
+                top = torch.topk(logp, int(body.get("top_logprobs", 0)) or 1)
+                entries = [
+                    {"token": tok.decode([int(i)]), "logprob": float(v)} for v, i in zip(top.values, top.indices, strict=True)
+                ]
+                content = [{**entries[0], "top_logprobs": entries}]
+                message = {"role": "assistant", "content": entries[0]["token"]}
+                choices = [{"index": 0, "message": message, "logprobs": {"content": content}}]
+            else:
+                temperature = float(body.get("temperature", 1.0))
+                sampling = (
+                    {"do_sample": True, "temperature": temperature, "top_k": 0} if temperature > 0 else {"do_sample": False}
+                )
+                torch.manual_seed(int(body.get("seed", 0)))
+                with torch.no_grad():
+                    out = model.generate(
+                        **ids,
+                        max_new_tokens=int(body.get("max_tokens", 16)),
+                        num_return_sequences=int(body.get("n", 1)),
+                        pad_token_id=tok.pad_token_id,
+                        **sampling,
+                    )
+                texts = tok.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+                choices = [{"index": i, "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)]
+            self._send(200, {"object": "chat.completion", "model": body["model"], "choices": choices})
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+@contextmanager
+def serve_openai(lm: HFCausalLM) -> Iterator[Server]:
+    """The server on a free port of 127.0.0.1 for the duration of the block."""
+    state = Server("")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(lm, state))
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
