@@ -2,7 +2,9 @@
 
 Besides ``/v1`` (the model), the same server answers at prefixes that misbehave the way real servers
 do, so clients are tested over real HTTP: ``/nologprobs/v1`` (no logprobs), ``/slow/v1`` (answers
-after ``SLOW_S`` seconds), and ``/reply/<name>/v1`` (a fixed chat reply from ``REPLIES``).
+after ``SLOW_S`` seconds), ``/reply/<name>/v1`` (a fixed chat reply from ``REPLIES``) and
+``/doubt/<word>/v1`` (an unreadable reply when the message holds ``word``, else the "clear" verdict).
+Without a model (``lm=None``) only the fixed replies are served.
 """
 
 from __future__ import annotations
@@ -34,10 +36,8 @@ class Server:
     requests: list[str] = field(default_factory=list)  # the path of every POST, in order
 
 
-def _handler(lm: HFCausalLM, server: Server) -> type[BaseHTTPRequestHandler]:
+def _handler(lm: HFCausalLM | None, server: Server) -> type[BaseHTTPRequestHandler]:
     import torch
-
-    tok, model = lm.tokenizer, lm.model
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # keep pytest output clean
@@ -46,15 +46,18 @@ def _handler(lm: HFCausalLM, server: Server) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             server.requests.append(self.path)
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path.startswith("/reply/"):
-                name = self.path.split("/")[2]
+            if self.path.startswith(("/reply/", "/doubt/")):
+                kind, word = self.path.split("/")[1:3]
+                said = json.dumps(body["messages"][-1]["content"])
+                name = word if kind == "reply" else ("garbage" if word in said else "clear")
                 self._send(200, {"object": "chat.completion", "choices": [{"index": 0, "message": {"content": REPLIES[name]}}]})
                 return
             if self.path.startswith("/slow/"):
                 time.sleep(SLOW_S)
-            if not self.path.endswith("/v1/chat/completions"):
+            if not self.path.endswith("/v1/chat/completions") or lm is None:
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
                 return
+            tok, model = lm.tokenizer, lm.model
             ids = tok.apply_chat_template(body["messages"], add_generation_prompt=True, return_dict=True, return_tensors="pt")
             if body.get("logprobs") and not self.path.startswith("/nologprobs"):
                 with torch.no_grad():
@@ -96,7 +99,7 @@ def _handler(lm: HFCausalLM, server: Server) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_openai(lm: HFCausalLM) -> Iterator[Server]:
+def serve_openai(lm: HFCausalLM | None) -> Iterator[Server]:
     """The server on a free port of 127.0.0.1 for the duration of the block."""
     state = Server("")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(lm, state))

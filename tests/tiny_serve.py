@@ -114,9 +114,11 @@ def register(home: TinyHome, *, promote: bool = True) -> None:
         registry.promote(home.model_id, allow_uncertified=True)
 
 
-def serve_app(home: TinyHome, *, model: str | None = None, allow_uncertified: bool = False, **limits: int) -> Any:
+def serve_app(
+    home: TinyHome, *, model: str | None = None, allow_uncertified: bool = False, guard_url: str | None = None, **limits: int
+) -> Any:
     """The FastAPI app `valuemulch serve` would run for ``home``: its audit log, registry and admin key,
-    trusting the home's signing key; ``limits`` override `Limits` fields."""
+    trusting the home's signing key; ``limits`` override `Limits` fields; ``guard_url`` adds a guard."""
     try:
         from valuemulch.serve import load_deployment
         from valuemulch.serve.app import create_app
@@ -135,8 +137,13 @@ def serve_app(home: TinyHome, *, model: str | None = None, allow_uncertified: bo
             limits=OldLimits(**limits),
         )
         return create_app(config)  # type: ignore[call-arg]
+    guard = {"guard_url": guard_url, "guard_model": "guard"} if guard_url else {}
     serve = ServeSettings(
-        model=model, admin_key_hash=home.admin_key_hash, allow_uncertified=allow_uncertified, trusted_keys=(home.public_key,)
+        model=model,
+        admin_key_hash=home.admin_key_hash,
+        allow_uncertified=allow_uncertified,
+        trusted_keys=(home.public_key,),
+        **guard,  # type: ignore[arg-type]
     )
     settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**limits))
     return create_app(settings, load_deployment(settings, model))
