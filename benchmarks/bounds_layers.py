@@ -9,7 +9,7 @@ questions of both testbeds): among settings that touch (mask or doubt) at most 1
 questions and refuse none, most dev crossing questions whose crossing options the service can never
 choose, then most caught, then fewest rights-respecting options masked, then most crossing options
 masked or in doubt, then fewest hard negatives touched, respecting options in doubt, and survey
-questions touched; the middle of what stays tied. Copy the
+questions touched; among what stays tied, the loosest ``cleared`` and the middle doubt. Copy the
 result into ``[tier1]`` of ``redlines.toml``. Without it, the shipped ``[tier1]`` is measured.
 
 The table, for every probe set and the testbeds' test questions: *crossing caught* (every crossing
@@ -168,7 +168,10 @@ def choose_thresholds(dev: list[Case], surveys: list[Case]) -> tuple[float, tupl
         raise SystemExit("no setting keeps within the survey budget")
     best = max(ranks.values())
     tied = sorted(k for k, v in ranks.items() if v == best)
-    cleared, da, dr = tied[len(tied) // 2]
+    # Where dev cannot tell settings apart: the loosest ``cleared`` (a mask dev does not ask for would
+    # take mass from options that may respect rights), then the middle of the doubts tied with it.
+    loosest = [k for k in tied if k[0] == max(c for c, _, _ in tied)]
+    cleared, da, dr = loosest[len(loosest) // 2]
     print(
         f"chosen on dev: cleared = {cleared}, doubt = [{da}, {dr}] (rank {best}; {len(tied)} tied settings, from {tied[0]} to {tied[-1]})"
     )
