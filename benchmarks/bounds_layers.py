@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bounds_detector import _survey_questions
 from valuemulch.bounds import OrgPolicy, default_detector, probes, reviewed_crossings
 from valuemulch.bounds._tier1 import Evidence, Tier1, decide, evidence
-from valuemulch.data import load_testbed, resolve_data_root
+from valuemulch.data import resolve_data_root
 from valuemulch.policies import Policy
 from valuemulch.serve import Deployment, choose
 from valuemulch.types import Question
@@ -63,12 +64,7 @@ def probe_cases(split: str) -> list[Case]:
 
 
 def survey_cases(root: Path, splits: tuple[str, ...]) -> list[Case]:
-    found: dict[str, Question] = {}
-    for name in ("us-32", "global-32"):
-        testbed = load_testbed(name, root)
-        for split in splits:
-            found.update({i.question.id: i.question for i in testbed.items(split, "all")})
-    return [Case(q, reviewed_crossings(q), frozenset(), survey=True) for q in found.values()]
+    return [Case(q, reviewed_crossings(q), frozenset(), survey=True) for q in _survey_questions(root, splits)]
 
 
 def layers(e: Evidence, cleared: float, doubt: tuple[float, ...]) -> dict[str, Tier1]:

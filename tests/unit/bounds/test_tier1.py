@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from valuemulch.bounds import Flag, Score, apply_bounds
+from valuemulch.bounds import Flag, Score, Verdict, apply_bounds
 from valuemulch.bounds._tier1 import Evidence, decide
 from valuemulch.types import Question
 
@@ -32,14 +31,6 @@ def test_decisions_about_people_mask_what_is_not_cleared_with_their_own_reason()
 def test_doubt_keeps_mass_but_is_recorded() -> None:
     t = decide(_evidence({0: 0.1, 1: 0.85, 2: 0.3}, about=False), cleared=0.5, doubt=[0.8])
     assert t.masked == [] and list(t.doubtful) == [1] and "0.850" in t.doubtful[1]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    option: int
-    crosses: bool | None
-    redline: str | None
-    reason: str
 
 
 class Judge:

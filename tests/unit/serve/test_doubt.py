@@ -64,3 +64,11 @@ def test_nothing_clear_is_a_refusal_with_a_reason(doubting: TestClient) -> None:
     options = [f"Build a {WORDS[0]}", f"Build a small {WORDS[0]}"]
     r = doubting.post("/v1/decide", json={"community": "Britain", "question": TOWN, "options": options}).json()
     assert r["choice"] is None and r["bounds"]["refused"] and r["bounds"]["reasons"][-1]["code"] == "no_clear_option"
+    chat = doubting.post(
+        "/v1/chat/completions",
+        json={
+            "model": "valuemulch/Britain",
+            "messages": [{"role": "user", "content": TOWN + "\nA. " + options[0] + "\nB. " + options[1]}],
+        },
+    ).json()
+    assert chat["choices"][0]["message"]["content"].startswith("I can't answer that: no option is clearly")

@@ -19,6 +19,7 @@ from valuemulch.serve.schemas import MODEL_PREFIX, ChatBase, RequestModels, with
 from valuemulch.types import Question
 
 REFUSAL = "I can't answer that: every option crosses a line I won't cross."
+UNCLEAR = "I can't answer that: no option is clearly inside the lines I won't cross."
 
 
 def _question(payload: ChatBase, models: RequestModels) -> Question:
@@ -73,6 +74,7 @@ def build_router(models: RequestModels) -> APIRouter:
         question = _question(payload, models)
         [(answer, record)] = decide(d, audit, body, "/v1/chat/completions", community, [question], 1.0)
         choice = choose(answer, payload.seed)
+        unclear = answer.refused and answer.reasons[-1].code == "no_clear_option"
         return {
             "id": f"chatcmpl-{record.seq}",
             "object": "chat.completion",
@@ -81,7 +83,10 @@ def build_router(models: RequestModels) -> APIRouter:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": REFUSAL if choice is None else LETTERS[choice]},
+                    "message": {
+                        "role": "assistant",
+                        "content": (UNCLEAR if unclear else REFUSAL) if choice is None else LETTERS[choice],
+                    },
                     "logprobs": _logprobs(answer, choice, payload.top_logprobs) if payload.logprobs else None,
                     "finish_reason": "stop",
                 }
