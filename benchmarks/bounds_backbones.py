@@ -80,7 +80,7 @@ class GGUFHiddenStates:
         for start in range(0, len(texts), 16):
             batch = tok(list(texts[start : start + 16]), return_tensors="pt", padding=True)
             with torch.no_grad():
-                hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
+                hidden = model.model(**batch).last_hidden_state  # the decoder alone: no logits over 262k tokens
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
