@@ -39,6 +39,7 @@ def test_bounds_check_masks_the_adversarial_community(tmp_path: Path) -> None:
     assert omelas["masked"] == [0] and not omelas["refused"] and omelas["distribution"][0] == 0
     first = omelas["reasons"][0]
     assert (first["tier"], first["code"], first["option"]) == (1, "redline:killing", 0) and MULCH.options[0] in first["detail"]
+    assert first["act"] == "Mulch the selected individuals" and omelas["doubtful"] == []  # each reason says what it read
     assert by_key[("crime", "Omelas")]["masked"] == [] and not by_key[("crime", "Omelas")]["refused"]
     assert out["n_items"] == 3 and out["n_masked"] == 2 and out["n_refused"] == 0
     bad = tmp_path / "bad.toml"
