@@ -489,8 +489,9 @@ def _check_answer(label: str, request: Any, out: dict[str, Any], where: str) -> 
         if dist is not None:
             assert len(dist) == len(opts) and min(dist) >= 0 and math.isclose(sum(dist), 1.0, abs_tol=1e-9), where
             assert all(dist[i] == 0 for i in item["bounds"]["masked"]), where
-        if "choice" in item and item["choice"] is not None:
-            assert item["choice"] not in item["bounds"]["masked"] and item["choice_text"] == opts[item["choice"]], where
+        if "choice" in item and item["choice"] is not None:  # never a masked or doubtful option
+            assert item["choice"] not in item["bounds"]["masked"] + item["bounds"]["doubtful"], where
+            assert item.get("choice_text", opts[item["choice"]]) == opts[item["choice"]], where
 
 
 # -- 5. kill -9 during a burst: every acknowledged decision is in the audit log ----------------------------------
