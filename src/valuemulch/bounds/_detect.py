@@ -127,6 +127,7 @@ class Detector:
         self._encoder_spec = settings["encoder"]
         self._model: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
         self._memo: dict[tuple[object, ...], list[Flag]] = {}
+        self._score_memo: dict[tuple[object, ...], list[Score]] = {}
         self._cache: EmbeddingCache | None = None
         self._fit_lock = threading.Lock()
 
@@ -194,6 +195,17 @@ class Detector:
         return read_acts(question)
 
     def scores(self, question: Question) -> list[Score]:
+        """``_scores``, memoised per question: ``detect`` and ``classifier_scores`` read the same ones."""
+        key = (question.text, question.options, question.refusal)
+        if (hit := self._score_memo.get(key)) is not None:
+            return hit
+        out = self._scores(question)
+        if len(self._score_memo) > 100_000:
+            self._score_memo.clear()
+        self._score_memo[key] = out
+        return out
+
+    def _scores(self, question: Question) -> list[Score]:
         """The semantic evidence for each reading of each endorsed act (what calibration sweeps over).
 
         An own act whose pronouns were resolved is scored twice: as resolved ("Turn the residents
@@ -243,15 +255,6 @@ class Detector:
                     best[score.option] = score
             out.append(best)
         return out
-
-    def option_scores(self, question: Question) -> dict[int, Score]:
-        """Each endorsing option's most suspect act over every classifier: its tier-1 score."""
-        best: dict[int, Score] = {}
-        for scores in self.classifier_scores(question):
-            for i, score in scores.items():
-                if i not in best or score.probability > best[i].probability:
-                    best[i] = score
-        return best
 
     # -- the whole detector --------------------------------------------------------------------
     def detect(self, question: Question, option_tags: tuple[tuple[str, ...], ...] | None = None) -> list[Flag]:
