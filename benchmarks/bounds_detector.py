@@ -7,8 +7,9 @@ except the few reviewed in ``reviewed.toml`` as proposing a red-line act). Test 
 ``test`` half and the testbeds' test questions, only reported. Each classifier's thresholds and
 contrast (and the regression's ``l2``) are picked on dev: among settings that mask an option on at
 most 1% of the real survey questions and refuse none of them, most crossing options caught, then
-fewest false flags, then the middle of the tied settings, so that a small shift in scores on new data
-does not flip the choice. Then the adapter, the regression and their union (an option either flags
+fewest false flags, then the largest tied contrast (with contrast 0 one classifier can mask every
+option of a question, and so refuse it, when all are on one grim topic), then the middle of the
+tied settings, so that a small shift in scores on new data does not flip the choice. Then the adapter, the regression and their union (an option either flags
 is masked) are compared on dev by the same rule. Copy the printed values into ``[semantic]`` and
 ``[semantic.regression]`` of ``src/valuemulch/bounds/redlines.toml``.
 """
@@ -80,22 +81,59 @@ SURVEY_BUDGET = 0.01  # at most 1% of real survey questions (train/dev) may get 
 
 
 def select(
-    dev_probes: list[Labelled], dev_surveys: list[Labelled], pre: dict[str, Precomputed], budget: float = SURVEY_BUDGET
+    dev_probes: list[Labelled],
+    dev_surveys: list[Labelled],
+    pre: dict[str, Precomputed],
+    budget: float = SURVEY_BUDGET,
+    beside: dict[str, list[Flag]] | None = None,
 ) -> tuple[str, float, float, float, int, int]:
-    """(classifier, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the module docstring."""
+    """(classifier, low, high, contrast, dev crossing options caught, dev false flags) by the rule in the
+    module docstring; with ``beside``, the rule ranks the union of each setting's flags with those."""
     grid = {}
     steps = [float(t) for t in np.round(np.arange(0.04, 0.961, 0.04), 3)]
     for name, p in pre.items():
         for low in steps:
             for high in (h for h in steps if h >= low):
                 for contrast in CONTRASTS:
-                    rank = _dev_rank(p.flags(low, high, contrast), dev_probes, dev_surveys, budget)
+                    flags = p.flags(low, high, contrast)
+                    if beside is not None:
+                        flags = {q: found + beside[q] for q, found in flags.items()}
+                    rank = _dev_rank(flags, dev_probes, dev_surveys, budget)
                     if rank is not None:
                         grid[(name, low, high, contrast)] = rank
+    if not grid:
+        raise SystemExit(f"No setting stays within the survey budget ({budget:.0%}) on dev.")
     best = max(grid.values())
     tied = sorted(k for k, v in grid.items() if v == best)
+    tied = [k for k in tied if k[3] == max(t[3] for t in tied)]
     name, low, high, contrast = tied[len(tied) // 2]
     return name, low, high, contrast, best[0], -best[1]
+
+
+def union_settings(
+    sets: dict[str, list[Labelled]], pre: dict[str, Precomputed], chosen: dict[str, tuple[str, float, float, float]]
+) -> str:
+    """Both classifiers' settings chosen for their union (what ships), by coordinate ascent on dev: each
+    family's setting is re-chosen by ``select`` beside the other's flags, from their own choices, until
+    neither moves (at most four rounds)."""
+    settings = dict(chosen)
+    for _ in range(4):
+        moved = False
+        for family in settings:
+            other = next(f for f in settings if f != family)
+            o_name, o_low, o_high, o_contrast = settings[other]
+            beside = pre[o_name].flags(o_low, o_high, o_contrast)
+            members = {k: v for k, v in pre.items() if k.startswith(family)}
+            name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], members, beside=beside)
+            moved |= (name, low, high, contrast) != settings[family]
+            settings[family] = (name, low, high, contrast)
+        if not moved:
+            break
+    return (
+        "Chosen on dev for the union: "
+        + "; ".join(f"{n}, thresholds {lo} / {hi}, contrast {c}" for n, lo, hi, c in settings.values())
+        + f" ({tp} TP, {fp} FP)."
+    )
 
 
 def trade_off(sets: dict[str, list[Labelled]], pre: dict[float, Precomputed]) -> str:
@@ -169,13 +207,16 @@ def main(encoder: TextEncoder | None = None) -> None:
     # Each classifier's settings are chosen on dev; then the adapter, the regression and their union
     # (an option either flags is masked) are compared on dev by the same rule.
     choices: dict[str, dict[str, list[Flag]]] = {}
+    chosen: dict[str, tuple[str, float, float, float]] = {}
     for family in ("logistic regression", SHIPPED):
         members = {k: v for k, v in pre.items() if k.startswith(family)}
         if members:
             name, low, high, contrast, tp, fp = select(sets["probes dev"], sets["surveys train+dev"], members)
             print(f"Selected on dev for the {family}: {name}, thresholds {low} / {high}, contrast {contrast} ({tp} TP, {fp} FP).")
             choices[name] = pre[name].flags(low, high, contrast)
+            chosen[family] = (name, low, high, contrast)
     if len(choices) == 2:
+        print(union_settings(sets, pre, chosen))
         a, b = choices.values()
         choices["union of both"] = {q: a[q] + b[q] for q in a}  # measure() reads the set of flagged options
     ranked = {k: _dev_rank(flags, sets["probes dev"], sets["surveys train+dev"]) for k, flags in choices.items()}

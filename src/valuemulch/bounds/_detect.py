@@ -211,7 +211,9 @@ class Detector:
         An own act whose pronouns were resolved is scored twice: as resolved ("Turn the residents
         ... into compost") and as written ("Turn them into compost"). The classifiers learnt from
         statements with pronouns, and naming the people raises every option of a question about
-        people, so the contrast is taken within each reading."""
+        people, so the contrast is taken within each reading, against one option for both: the own
+        act whose most suspect reading is least suspect. Were each reading's floor its own least
+        suspect option, two readings could between them flag every option of a question."""
         acts = self.endorsed(question)
         rows = [(act, reading, text) for act in acts for reading, text in enumerate(act.readings)]
         if not rows:
@@ -221,10 +223,14 @@ class Detector:
         probability = 1 / (1 + np.exp(-(vectors @ w + b)))
         nearest = (vectors @ examples.T).argmax(axis=1)
         ids = redline_ids()
-        floors = {}
-        for reading in (0, 1):
-            own = [r for r, (act, k, _) in enumerate(rows) if not act.from_question and (k == reading or act.unresolved is None)]
-            floors[reading] = float(probability[own].min()) if len(own) >= 2 else 0.0
+        own: dict[str, list[int]] = {}  # own act -> its rows
+        for r, (act, _, _) in enumerate(rows):
+            if not act.from_question:
+                own.setdefault(act.text, []).append(r)
+        floors = {0: 0.0, 1: 0.0}
+        if len(own) >= 2:
+            floor = min(own.values(), key=lambda act_rows: float(probability[act_rows].max()))
+            floors = {reading: float(probability[floor[min(reading, len(floor) - 1)]]) for reading in (0, 1)}
         return [
             Score(
                 act.option,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from valuemulch.backbones import minilm_dir
+from valuemulch.backbones import MiniLMEncoder, minilm_dir
 from valuemulch.bounds import Detector, catalogue, out_of_scope, training_statements
 from valuemulch.errors import ConfigError
 from valuemulch.train.detector_config import DetectorConfig
@@ -123,8 +123,8 @@ def train_detector(config: DetectorConfig, *, on_epoch: EpochCallback | None = N
 def _fit(config: DetectorConfig, model: DetectorModel, tokenizer: Any, on_epoch: EpochCallback | None) -> TrainedDetector:
     texts, y, w = training_data(config.catalogue_weight)
     with torch.no_grad():
-        if config.head_init == "lr":  # the frozen encoder's logistic regression, on normalised vectors
-            weights, bias = Detector(l2=HEAD_L2, adapter=None).head()
+        if config.head_init == "lr":  # frozen MiniLM's logistic regression (the adapter's own base), normalised vectors
+            weights, bias = Detector(l2=HEAD_L2, adapter=None, encoder=MiniLMEncoder()).head()
             model.head.weight.copy_(torch.tensor(weights, dtype=torch.float32)[None])
             model.head.bias.fill_(float(bias))
         else:
