@@ -24,8 +24,10 @@ any one flags it:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import as_file, files
@@ -39,6 +41,8 @@ from valuemulch.bounds._catalogue import TAG_PREFIX, catalogue, redline_ids, sem
 from valuemulch.bounds._text import canonical
 from valuemulch.errors import ConfigError
 from valuemulch.types import Question
+
+logger = logging.getLogger(__name__)
 
 # A question that proposes ending or banning something ("Should torture be banned?") is endorsed by
 # "Yes" without endorsing the harm it names, so the rules (which read words, not direction) skip it;
@@ -154,7 +158,9 @@ class Detector:
         from zero, exact and deterministic, so every process gets the same detector."""
         with self._fit_lock:  # service threads may all arrive here first
             if self._model is None:
+                start = time.perf_counter()
                 self._model = self._fit()
+                logger.info("tier 1: %s ready in %.1f s", self.classifier_id.split(" | ")[0], time.perf_counter() - start)
             return self._model
 
     def head(self) -> tuple[np.ndarray, float]:
