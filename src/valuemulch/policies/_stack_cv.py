@@ -41,8 +41,9 @@ class Grid:
 
     poolings: tuple[Pooling, ...] = ("linear", "loglinear")
     objectives: tuple[Objective, ...] = ("ce", "tv")
-    weight_l2: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-    shrink: tuple[float | None, ...] = (None, 0.3, 0.03)
+    calibration_objectives: tuple[Objective, ...] = ("ce", "tv")
+    weight_l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3)
+    shrink: tuple[float | None, ...] = (None, 0.1, 0.03, 0.01)
     single: bool = True
     bias_l2: float = 1e-2
     n_folds: int = 5
@@ -80,10 +81,11 @@ def _row_tv(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def choose_by_inner_cv(items: Sequence[Item], predictions: Predictions, targets: Sequence[np.ndarray], grid: Grid) -> Choice:
-    """Pick calibration bias per backbone, then pooling x objective x L2 x shrinkage (or a single backbone).
+    """Pick each backbone's calibration, then pooling x objective x L2 x shrinkage (or a single backbone).
 
     Two passes over the same inner folds: the first fits calibrations with and without a position
-    bias and keeps the bias for a backbone only where it lowers that backbone's held-out TV; the
+    bias, by cross-entropy and by TV, and keeps for each backbone the variant with the lowest
+    held-out TV; the
     second fits every pooled candidate on the calibrated outputs and scores it on held-out TV.
     """
     items, preds, targets = _canonical(items, predictions, targets)
@@ -94,31 +96,37 @@ def choose_by_inner_cv(items: Sequence[Item], predictions: Predictions, targets:
     usable = [f for f in range(grid.n_folds) if (folds == f).any() and (folds != f).any()]
     if not usable:
         raise ValueError(f"inner cross-validation needs items of at least two questions; got {len(set(i.group for i in items))}")
-    q_by_fold: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    err = np.zeros((2, len(names)))
+    variants = [(obj, on) for obj in grid.calibration_objectives for on in (False, True)]
+    q_by_fold: dict[int, list[np.ndarray]] = {}
+    err = np.zeros((len(variants), len(names)))
     count = np.zeros(len(names))
     for f in usable:
         train, test = _subset(batch, folds != f), folds == f
-        pair = tuple(_calibrated(batch, fit_calibrations(train, [on] * len(names), grid.bias_l2)) for on in (False, True))
-        q_by_fold[f] = pair  # type: ignore[assignment]
-        for v, q in enumerate(pair):
+        q_by_fold[f] = [
+            _calibrated(batch, fit_calibrations(train, [on] * len(names), grid.bias_l2, [obj] * len(names)))
+            for obj, on in variants
+        ]
+        for v, q in enumerate(q_by_fold[f]):
             tv = np.stack([_row_tv(q[b], batch.target) for b in range(len(names))])
             err[v] += (tv * (batch.answers & test[None])).sum(axis=1)
         count += (batch.answers & test[None]).sum(axis=1)
     mean = err / np.maximum(count, 1)
-    use_bias = mean[1] < mean[0]
-    backbone_tv = {b: float(mean[int(use_bias[j]), j]) for j, b in enumerate(names)}
+    pick = np.argmin(mean, axis=0)  # per backbone; first of equals: no bias, cross-entropy
+    backbone_tv = {b: float(mean[pick[j], j]) for j, b in enumerate(names)}
     coverage = batch.answers.mean(axis=1)
     ranking = tuple(sorted(names, key=lambda b: (coverage[names.index(b)] < grid.min_coverage, backbone_tv[b], b)))
-    bias_names = tuple(b for j, b in enumerate(names) if use_bias[j])
-
-    configs = [replace(c, position_bias=bias_names) for c in grid.configs()]
+    calibration = {
+        "position_bias": tuple(b for j, b in enumerate(names) if variants[pick[j]][1]),
+        "calibrate_by_tv": tuple(b for j, b in enumerate(names) if variants[pick[j]][0] == "tv"),
+        "bias_l2": grid.bias_l2,
+    }
+    configs = [replace(c, **calibration) for c in grid.configs()]  # type: ignore[arg-type]
     if grid.single:
-        configs.append(LayerConfig("single", position_bias=bias_names, bias_l2=grid.bias_l2, ranking=ranking))
+        configs.append(LayerConfig("single", ranking=ranking, **calibration))  # type: ignore[arg-type]
     held = {c.label(): np.zeros_like(batch.target) for c in configs}
     scored = np.zeros(len(items), dtype=bool)
     for f in usable:
-        q = np.where(use_bias[:, None, None], q_by_fold[f][1], q_by_fold[f][0])
+        q = np.stack([q_by_fold[f][pick[b]][b] for b in range(len(names))])
         _score_fold(items, names, batch, q, folds != f, folds == f, configs, held)
         scored |= folds == f
     cv_tv = {label: mean_tv(pred[scored], batch.target[scored]) for label, pred in held.items()}

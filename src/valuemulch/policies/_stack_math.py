@@ -153,14 +153,21 @@ class Calibration:
         return _softmax(self.logits(raw, mask), mask)
 
 
-def fit_calibrations(batch: _Batch, use_bias: Sequence[bool], bias_l2: float) -> list[Calibration]:
-    """All backbones' calibrations in one L-BFGS-B run (the losses are separable), by cross-entropy."""
+def fit_calibrations(
+    batch: _Batch, use_bias: Sequence[bool], bias_l2: float, objective: Sequence[Objective] | None = None
+) -> list[Calibration]:
+    """All backbones' calibrations in one L-BFGS-B run (the losses are separable).
+
+    ``objective`` per backbone, cross-entropy by default: convex, so its optimum is unique; smoothed
+    TV is offered because cross-entropy flattens a backbone that TV would rather keep sharp.
+    """
     assert batch.target is not None
     n_b, _, k = batch.raw.shape
     logp = np.where(batch.mask, np.log(np.maximum(batch.raw, FLOOR)), 0.0)
     counts = np.maximum(batch.answers.sum(axis=1, keepdims=True), 1)
     weight = batch.answers / counts
     has_bias = np.asarray(use_bias, dtype=bool)
+    by_tv = np.array([o == "tv" for o in objective or ["ce"] * n_b], dtype=bool)
 
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return x[:n_b], x[n_b:].reshape(n_b, k) * has_bias[:, None]
@@ -168,8 +175,12 @@ def fit_calibrations(batch: _Batch, use_bias: Sequence[bool], bias_l2: float) ->
     def f(x: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, bias = unpack(x)
         pred = _softmax(inv_t[:, None, None] * logp + bias[:, None, :], batch.mask[None])
-        g_logit = np.where(batch.mask[None], (pred - batch.target[None]) * weight[..., None], 0.0)
-        loss = -(weight[..., None] * batch.target[None] * np.log(pred + EPS)).sum() + bias_l2 * (bias**2).sum()
+        loss_ce, _ = _loss(pred[~by_tv], batch.target[None], batch.mask[None], weight[~by_tv], "ce")
+        loss_tv, g_tv = _loss(pred[by_tv], batch.target[None], batch.mask[None], weight[by_tv], "tv")
+        g_logit = (pred - batch.target[None]) * weight[..., None]  # cross-entropy through the softmax
+        g_logit[by_tv] = pred[by_tv] * (g_tv - (g_tv * pred[by_tv]).sum(axis=-1, keepdims=True))
+        g_logit = np.where(batch.mask[None], g_logit, 0.0)
+        loss = loss_ce + loss_tv + bias_l2 * (bias**2).sum()
         g_bias = (g_logit.sum(axis=1) + 2 * bias_l2 * bias) * has_bias[:, None]
         return float(loss), np.concatenate([(g_logit * logp).sum(axis=(1, 2)), g_bias.ravel()])
 
@@ -272,6 +283,7 @@ class LayerConfig:
     weight_l2: float = 1e-2  # on the shared log-weights: pulls towards equal weights
     shrink: float | None = None  # strength towards the shared weights; None: shared weights only
     position_bias: tuple[str, ...] = ()  # backbones whose calibration has a per-position bias
+    calibrate_by_tv: tuple[str, ...] = ()  # backbones calibrated by smoothed TV, not cross-entropy
     bias_l2: float = 1e-2
     ranking: tuple[str, ...] = ()  # "single": backbones by preference, the first that answers predicts
 
@@ -315,7 +327,7 @@ class Layer:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Layer:
         config = dict(data["config"])
-        for key in ("position_bias", "ranking"):
+        for key in ("position_bias", "calibrate_by_tv", "ranking"):
             config[key] = tuple(config[key])
         return cls(
             backbones=tuple(data["backbones"]),
@@ -360,7 +372,8 @@ def fit_layer(items: Sequence[Item], predictions: Predictions, targets: Sequence
     targets = [targets[j] for j in order]
     names = tuple(sorted(predictions))
     batch = _batch(items, names, {b: [predictions[b][j] for j in order] for b in names}, targets)
-    calibrations = fit_calibrations(batch, [b in config.position_bias for b in names], config.bias_l2)
+    objective: list[Objective] = ["tv" if b in config.calibrate_by_tv else "ce" for b in names]
+    calibrations = fit_calibrations(batch, [b in config.position_bias for b in names], config.bias_l2, objective)
     layer = _fit_weights(items, batch, names, _calibrated(batch, calibrations), config)
     return Layer(names, config, tuple(calibrations), *layer, items_hash=items_hash(items, targets))
 
