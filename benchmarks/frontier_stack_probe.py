@@ -101,13 +101,15 @@ def _plain_mean(rows: Rows, recorded: list[str], n: int) -> list[np.ndarray | No
 
 
 def _calibrated_single(
-    items: list[Item], rows: Rows, gold: list[np.ndarray], name: str, bias: bool, folds: int
+    items: list[Item], rows: Rows, gold: list[np.ndarray], name: str, bias: bool, by_tv: bool, folds: int
 ) -> list[np.ndarray | None]:
     """One backbone, its temperature (and bias) fitted on the other folds, on the items it answers."""
     fold = np.array([fold_of(i.group, folds, "outer") for i in items])
     out: list[np.ndarray | None] = [None] * len(items)
     answered = np.array([p is not None for p in rows[name]])
-    config = LayerConfig("single", ranking=(name,), position_bias=(name,) if bias else ())
+    config = LayerConfig(
+        "single", ranking=(name,), position_bias=(name,) if bias else (), calibrate_by_tv=(name,) if by_tv else ()
+    )
     for f in range(folds):
         train, test = np.flatnonzero((fold != f) & answered), np.flatnonzero((fold == f) & answered)
         if not len(train) or not len(test):
@@ -135,9 +137,10 @@ def probe(testbed_name: str, root: Path, encoder: str | None, n_boot: int, folds
         print(_line(f"raw {b}", raw[b], ref, comms, qids, n_boot))
     print(_line("plain mean of recorded runs", _tv_rows(_plain_mean(rows, recorded, len(items)), gold), ref, comms, qids, n_boot))
     for b in sorted(rows):
-        for bias in (False, True):
-            single = _tv_rows(_calibrated_single(items, rows, gold, b, bias, folds), gold)
-            print(_line(f"calibrated {b}{' +bias' if bias else ''}", single, ref, comms, qids, n_boot))
+        for bias, by_tv in ((False, False), (True, False), (True, True)):
+            single = _tv_rows(_calibrated_single(items, rows, gold, b, bias, by_tv, folds), gold)
+            how = ("by TV" if by_tv else "by CE") + (" +bias" if bias else "")
+            print(_line(f"calibrated {how} {b}", single, ref, comms, qids, n_boot))
     variants: dict[str, tuple[list[str], Grid]] = {"layer (no encoder)": ([b for b in rows if b != "encoder"], Grid())}
     if "encoder" in rows:
         variants["layer (with encoder)"] = (list(rows), Grid())
