@@ -178,8 +178,8 @@ def cross_fit(
     out: list[np.ndarray | None] = [None] * len(items)
     layers = []
     for f in range(n_folds):
-        test = np.flatnonzero(folds == f)
-        train = np.flatnonzero(folds != f)
+        test = [int(j) for j in np.flatnonzero(folds == f)]
+        train = [int(j) for j in np.flatnonzero(folds != f)]
         if not len(test):
             continue
         pick = {b: [rows[j] for j in train] for b, rows in predictions.items()}

@@ -162,6 +162,7 @@ def fit_calibrations(
     TV is offered because cross-entropy flattens a backbone that TV would rather keep sharp.
     """
     assert batch.target is not None
+    target: np.ndarray = batch.target
     n_b, _, k = batch.raw.shape
     logp = np.where(batch.mask, np.log(np.maximum(batch.raw, FLOOR)), 0.0)
     counts = np.maximum(batch.answers.sum(axis=1, keepdims=True), 1)
@@ -175,9 +176,9 @@ def fit_calibrations(
     def f(x: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, bias = unpack(x)
         pred = _softmax(inv_t[:, None, None] * logp + bias[:, None, :], batch.mask[None])
-        loss_ce, _ = _loss(pred[~by_tv], batch.target[None], batch.mask[None], weight[~by_tv], "ce")
-        loss_tv, g_tv = _loss(pred[by_tv], batch.target[None], batch.mask[None], weight[by_tv], "tv")
-        g_logit = (pred - batch.target[None]) * weight[..., None]  # cross-entropy through the softmax
+        loss_ce, _ = _loss(pred[~by_tv], target[None], batch.mask[None], weight[~by_tv], "ce")
+        loss_tv, g_tv = _loss(pred[by_tv], target[None], batch.mask[None], weight[by_tv], "tv")
+        g_logit = (pred - target[None]) * weight[..., None]  # cross-entropy through the softmax
         g_logit[by_tv] = pred[by_tv] * (g_tv - (g_tv * pred[by_tv]).sum(axis=-1, keepdims=True))
         g_logit = np.where(batch.mask[None], g_logit, 0.0)
         loss = loss_ce + loss_tv + bias_l2 * (bias**2).sum()
@@ -243,6 +244,7 @@ def _fit_pool(
     ``tau`` None fits log(tau) too (the shared stage of log-linear pooling); otherwise it is fixed.
     """
     assert batch.target is not None
+    target: np.ndarray = batch.target
     n_b, n = q.shape[0], q.shape[1]
     weight = np.full(n, 1.0 / n)
     fit_tau = kind == "loglinear" and tau is None
@@ -251,7 +253,7 @@ def _fit_pool(
         delta = x[: n_groups * n_b].reshape(n_groups, n_b)
         t = float(np.exp(x[-1])) if fit_tau else (tau or 1.0)
         pred, cache = _pool(kind, base[None] + delta[groups], t, q, batch.answers, batch.mask)
-        loss, g_pred = _loss(pred, batch.target, batch.mask, weight, objective)
+        loss, g_pred = _loss(pred, target, batch.mask, weight, objective)
         g_theta, g_rho = _pool_grad(kind, g_pred, pred, t, q, cache, batch.mask)
         g_delta = np.zeros((n_groups, n_b))
         np.add.at(g_delta, groups, g_theta)
