@@ -73,8 +73,8 @@ def test_the_layer_trusts_the_run_that_tracks_the_humans(roots: tuple[Path, Path
     good = "recorded:m1/express_distribution/task1@globalopinionqa"
     assert good in stack.layer_.backbones
     assert (
-        stack.layer_.config.pooling == "single"
-        and stack.layer_.config.ranking[0] == good
+        (stack.layer_.config.pooling == "single"
+        and stack.layer_.config.ranking[0] == good)
         or max(weights, key=weights.get) == good
     )
 
