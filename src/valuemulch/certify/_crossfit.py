@@ -10,14 +10,15 @@ encoder) learn once, from the train split.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from valuemulch.errors import ConfigError
-from valuemulch.policies import Policy, StackPolicy, fold_of
+from valuemulch.policies import Policy, StackPolicy, outer_fold
 from valuemulch.types import Norms, Question
 
 
@@ -35,7 +36,7 @@ class CrossFit:
 
 def question_fold(question: Question, folds: int, seed: int) -> int:
     """The fold of a question: a hash of its text (and the seed), so every item of it goes together."""
-    return fold_of(question.text, folds, f"outer:{seed}")
+    return outer_fold(question.text, folds, seed)
 
 
 class CrossFitted(Policy):
@@ -73,8 +74,17 @@ class CrossFitted(Policy):
         return [out[j] for j in range(len(questions))]
 
 
-def cross_fit(policy: Policy, train: Norms, evaluated: Norms, *, folds: int, seed: int = 0) -> CrossFitted:
-    """Fit ``policy``'s backbones on ``train``, then one layer per fold of ``evaluated``'s questions."""
+def cross_fit(
+    policy: Policy, train: Norms, evaluated: Norms, *, folds: int, seed: int = 0, progress: Callable[[str], None] | None = None
+) -> CrossFitted:
+    """Fit ``policy``'s backbones on ``train``, then one layer per fold of ``evaluated``'s questions;
+    ``progress`` hears each stage with the time so far."""
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(f"{message} ({time.perf_counter() - start:.0f} s)")
+
     if not isinstance(policy, StackPolicy):
         raise ConfigError(
             f"--cross-fit fits a community layer on other folds of the evaluated questions; policy '{policy.label}' is not "
@@ -90,11 +100,13 @@ def cross_fit(policy: Policy, train: Norms, evaluated: Norms, *, folds: int, see
             f"--cross-fit {folds} needs questions in at least two folds; the {len(questions)} evaluated questions fill {folds - len(empty)}."
         )
     if not policy.is_fitted():
+        say(f"fitting the backbones on {len(train)} train items")
         policy.fit_backbones(train)
     per_fold = []
     for f in range(folds):
         layer = copy.copy(policy)
         others = [qid for qid, g in plan.fold_of.items() if g != f]
+        say(f"fold {f + 1}/{folds}: fitting the layer on {len(others)} other questions, inner CV")
         layer.fit_layer(evaluated.filter(question_ids=others))
         per_fold.append(layer)
     return CrossFitted(policy, per_fold, plan)

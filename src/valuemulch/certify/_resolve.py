@@ -6,6 +6,7 @@ what it got, and runs before data or models load, so a typo fails in a second, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -79,7 +80,7 @@ class EvaluateConfig:
             raise ConfigError("--norms evaluates a saved model: pass --model DIR (named baselines need a testbed to fit on).")
 
 
-def run_evaluation(config: EvaluateConfig) -> Evaluation:
+def run_evaluation(config: EvaluateConfig, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate as ``config`` says: a saved model on a data file, or any policy on a testbed split
     (a named policy is built and fitted the honest way for its kind, see `evaluate_on_testbed`)."""
     refusals = cast(Refusals, config.refusals)
@@ -108,6 +109,7 @@ def run_evaluation(config: EvaluateConfig) -> Evaluation:
         refusals=refusals,
         params=config.params,
         cross_fit=config.cross_fit,
+        progress=progress,
     )
 
 

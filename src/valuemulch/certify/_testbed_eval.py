@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from valuemulch.certify._crossfit import cross_fit as cross_fitted
@@ -64,6 +65,7 @@ def evaluate_on_testbed(
     refusals: Refusals = "keep",
     params: dict[str, Any] | None = None,
     cross_fit: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Evaluate on a testbed. A name builds the policy (with ``params``) and fits it; a `Policy` is
     used as given. Either replays recorded runs from the testbed's data root. With ``cross_fit`` K,
@@ -78,7 +80,7 @@ def evaluate_on_testbed(
         policy.use_data_root(testbed.data_root)
     plan: dict[str, Any] | None = None
     if cross_fit is not None:
-        fitted = cross_fitted(policy, testbed.items("train", "seen"), chosen, folds=cross_fit, seed=seed)
+        fitted = cross_fitted(policy, testbed.items("train", "seen"), chosen, folds=cross_fit, seed=seed, progress=progress)
         policy, plan = fitted, fitted.plan.to_dict()
     compare = recorded_for(testbed) if compare_recorded and split == "test" else []
     compare = [p for p in compare if p.label != policy.label]

@@ -50,7 +50,8 @@ def evaluate_cmd(
         communities=communities, refusals=refusals, n_boot=n_boot, seed=seed, data=data,
         params=parse_params(set_ or []), cross_fit=cross_fit,
     )  # fmt: skip
-    result = run_evaluation(config)
+    with console.status("evaluating") as status:
+        result = run_evaluation(config, progress=lambda m: status.update(m))
     if as_json:
         print_json(result.to_dict(), allow_nan=False)
     else:

@@ -22,7 +22,7 @@ from valuemulch.policies._recorded import PREFIX as RECORDED_PREFIX
 from valuemulch.policies._recorded import RecordedPolicy
 from valuemulch.policies._stack import BACKBONES_HELP as STACK_BACKBONES_HELP
 from valuemulch.policies._stack import StackPolicy
-from valuemulch.policies._stack_math import fold_of
+from valuemulch.policies._stack_math import outer_fold
 
 __all__ = [
     "RECORDED_PREFIX",
@@ -44,8 +44,8 @@ __all__ = [
     "UniformPolicy",
     "build",
     "describe_policies",
-    "fold_of",
     "make_policy",
+    "outer_fold",
     "parse_params",
     "policy_class",
     "policy_names",

@@ -32,6 +32,7 @@ from valuemulch.policies._stack_math import (
     fit_layer,
     fold_of,
     mean_tv,
+    outer_fold,
 )
 
 
@@ -171,10 +172,16 @@ def fit_stack(items: Sequence[Item], predictions: Predictions, targets: Sequence
 
 
 def cross_fit(
-    items: Sequence[Item], predictions: Predictions, targets: Sequence[np.ndarray], grid: Grid | None = None, n_folds: int = 5
+    items: Sequence[Item],
+    predictions: Predictions,
+    targets: Sequence[np.ndarray],
+    grid: Grid | None = None,
+    n_folds: int = 5,
+    seed: int = 0,
 ) -> tuple[list[np.ndarray], list[Layer]]:
-    """Out-of-fold predictions: each question's items come from a layer fitted without that question."""
-    folds = np.array([fold_of(i.group, n_folds, "outer") for i in items])
+    """Out-of-fold predictions: each question's items come from a layer fitted without that question
+    (the folds of ``valuemulch evaluate --cross-fit K --seed S``: `outer_fold`)."""
+    folds = np.array([outer_fold(i.group, n_folds, seed) for i in items])
     out: list[np.ndarray | None] = [None] * len(items)
     layers = []
     for f in range(n_folds):

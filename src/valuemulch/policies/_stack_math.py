@@ -62,6 +62,11 @@ def fold_of(key: str, n_folds: int, salt: str = "outer") -> int:
     return int.from_bytes(digest[:8], "big") % n_folds
 
 
+def outer_fold(text: str, n_folds: int, seed: int = 0) -> int:
+    """The cross-fitting fold of a question, from its text and the seed (inner CV uses other salts)."""
+    return fold_of(text, n_folds, f"outer:{seed}")
+
+
 def items_hash(items: Sequence[Item], targets: Sequence[np.ndarray]) -> str:
     """sha256 of the fitted items and their targets in canonical order (what the artifact records)."""
     rows = sorted((i.community, i.question, [round(float(v), 9) for v in t]) for i, t in zip(items, targets, strict=True))

@@ -2,7 +2,7 @@
 
 Run by hand (CPU, a few minutes; nice it on a shared machine):
 
-    VALUEMULCH_DATA=../shared/data nice -n 19 python benchmarks/frontier_stack_probe.py \
+    VALUEMULCH_DATA=../shared/data nice -n 19 python benchmarks/frontier.py \
         [--encoder us-32=/tmp/serve-model] [--encoder global-32=DIR] [--n-boot 1000] [--ablations]
 
 Backbones: every recorded run answering a frontier item, the option-text prior (fitted on the train
@@ -12,7 +12,10 @@ by a layer fitted on the others with every setting chosen by inner CV inside tho
 mean total variation over items (lower is better); CIs resample whole questions
 (`valuemulch.metrics`). The reference is Opus few-shot (express_distribution/task3) on us-32 and the
 recorded run with the lowest TV on global-32 (chosen on the evaluation items, which only makes the
-comparison harder for the layer).
+comparison harder for the layer). Rows: every recorded run, their plain mean, each backbone
+calibrated alone (cross-fitted the same way), the layer with and without the encoder, and the layer
+over one vendor's runs (what a user with one API key gets). The layer rows are what `valuemulch
+evaluate --policy stack --items frontier --cross-fit 5` computes (same folds, same inner CV).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from valuemulch.data import load_testbed, resolve_data_root
 from valuemulch.metrics import pad, paired_bootstrap, summarise, tv
 from valuemulch.policies import OptionTextPriorPolicy, Policy
 from valuemulch.policies._stack_cv import Grid, cross_fit
-from valuemulch.types import NormItem, normalise_text
+from valuemulch.types import NormItem
 
-from valuemulch.policies._stack_math import Item, LayerConfig, fit_layer, fold_of  # isort: skip
+from valuemulch.policies._stack_math import Item, LayerConfig, fit_layer, outer_fold  # isort: skip
 
 US_REFERENCE = "recorded:anthropic_opus/express_distribution/task3_easy_hard"
 Rows = dict[str, list[np.ndarray | None]]
@@ -63,6 +66,15 @@ def backbones(testbed_name: str, root: Path, encoder: str | None) -> tuple[list[
     if encoder:
         rows["encoder"] = list(_per_community(Policy.load(encoder), norm_items))
     return norm_items, rows, recorded
+
+
+FAMILIES = {"anthropic": "Anthropic", "gpt": "OpenAI", "llama": "Meta", "deepseek": "DeepSeek"}
+
+
+def family_of(label: str) -> str:
+    """The vendor of a recorded run (what one API key reaches): from the model part of its name."""
+    model = label.removeprefix("recorded:").split("/")[0]
+    return next((f for prefix, f in FAMILIES.items() if model.startswith(prefix)), model)
 
 
 def _tv_rows(preds: Sequence[np.ndarray | None], gold: Sequence[np.ndarray]) -> np.ndarray:
@@ -104,7 +116,7 @@ def _calibrated_single(
     items: list[Item], rows: Rows, gold: list[np.ndarray], name: str, bias: bool, by_tv: bool, folds: int
 ) -> list[np.ndarray | None]:
     """One backbone, its temperature (and bias) fitted on the other folds, on the items it answers."""
-    fold = np.array([fold_of(i.group, folds, "outer") for i in items])
+    fold = np.array([outer_fold(i.group, folds) for i in items])
     out: list[np.ndarray | None] = [None] * len(items)
     answered = np.array([p is not None for p in rows[name]])
     config = LayerConfig(
@@ -125,7 +137,7 @@ def probe(testbed_name: str, root: Path, encoder: str | None, n_boot: int, folds
     norm_items, rows, recorded = backbones(testbed_name, root, encoder)
     gold = [i.distribution for i in norm_items]
     comms, qids = [i.community for i in norm_items], [i.question.id for i in norm_items]
-    items = [Item(i.community, i.question.id, i.question.n_options, normalise_text(i.question.text)) for i in norm_items]
+    items = [Item(i.community, i.question.id, i.question.n_options, i.question.text) for i in norm_items]  # as `stack` folds them
     raw = {b: _tv_rows(rows[b], gold) for b in rows}
     full = [b for b in recorded if np.isfinite(raw[b]).mean() >= Grid().min_coverage]
     reference = US_REFERENCE if testbed_name == "us-32" else min(full, key=lambda b: float(np.nanmean(raw[b])))
@@ -144,6 +156,12 @@ def probe(testbed_name: str, root: Path, encoder: str | None, n_boot: int, folds
     variants: dict[str, tuple[list[str], Grid]] = {"layer (no encoder)": ([b for b in rows if b != "encoder"], Grid())}
     if "encoder" in rows:
         variants["layer (with encoder)"] = (list(rows), Grid())
+    own = [b for b in rows if b not in recorded]  # the prior (and encoder): no API key needed
+    for family in sorted({family_of(b) for b in recorded}):
+        variants[f"layer, {family} runs only (+ {', '.join(own)})"] = (
+            [b for b in recorded if family_of(b) == family] + own,
+            Grid(),
+        )
     if ablations:
         names = list(rows)
         variants |= {
