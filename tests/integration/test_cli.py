@@ -55,7 +55,19 @@ def test_testbeds_json(data_root: Path) -> None:
 
 def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
     uniform = json.loads(
-        run("evaluate", "--testbed", "us-32", "--policy", "uniform", "--split", "test", "--json", "--n-boot", "200", data=data_root).stdout
+        run(
+            "evaluate",
+            "--testbed",
+            "us-32",
+            "--policy",
+            "uniform",
+            "--split",
+            "test",
+            "--json",
+            "--n-boot",
+            "200",
+            data=data_root,
+        ).stdout
     )
     for key in ("n_items", "metrics", "per_community", "skipped", "compared"):
         assert key in uniform
@@ -71,7 +83,19 @@ def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
     assert 0.55 < uniform["metrics"]["one_minus_jsd"]["mean"] < 0.65
     assert 0.90 < oracle["metrics"]["one_minus_jsd"]["mean"] < 0.96
     dropped = json.loads(
-        run("evaluate", "--testbed", "us-32", "--policy", "uniform", "--refusals", "drop", "--json", "--n-boot", "50", data=data_root).stdout
+        run(
+            "evaluate",
+            "--testbed",
+            "us-32",
+            "--policy",
+            "uniform",
+            "--refusals",
+            "drop",
+            "--json",
+            "--n-boot",
+            "50",
+            data=data_root,
+        ).stdout
     )
     assert 0.70 < dropped["metrics"]["one_minus_jsd"]["mean"] < 0.80
     # the recorded frontier runs that cover test items are compared on exactly their items
@@ -79,7 +103,18 @@ def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
 
 
 def test_table_output_names_policy_and_metrics(data_root: Path) -> None:
-    out = run("evaluate", "--testbed", "global-32", "--policy", "option-text-prior", "--items", "frontier", "--n-boot", "50", data=data_root).stdout
+    out = run(
+        "evaluate",
+        "--testbed",
+        "global-32",
+        "--policy",
+        "option-text-prior",
+        "--items",
+        "frontier",
+        "--n-boot",
+        "50",
+        data=data_root,
+    ).stdout
     assert (
         "option-text-prior" in out
         and "one_minus_jsd" in out
@@ -117,7 +152,19 @@ def test_export_refuses_unknown_suffix_and_writes_nothing(tmp_path: Path) -> Non
 @pytest.mark.parametrize("testbed", ["us-32", "global-32"])
 def test_frontier_items_json(testbed: str, data_root: Path) -> None:
     d = json.loads(
-        run("evaluate", "--testbed", testbed, "--policy", "uniform", "--items", "frontier", "--json", "--n-boot", "50", data=data_root).stdout
+        run(
+            "evaluate",
+            "--testbed",
+            testbed,
+            "--policy",
+            "uniform",
+            "--items",
+            "frontier",
+            "--json",
+            "--n-boot",
+            "50",
+            data=data_root,
+        ).stdout
     )
     assert d["items"] == "frontier" and d["n_items"] > 200
     compared = {k: v for k, v in d["compared"].items() if v.get("n_items")}
@@ -125,3 +172,17 @@ def test_frontier_items_json(testbed: str, data_root: Path) -> None:
     for entry in compared.values():
         assert set(entry["metrics"]) == {"one_minus_jsd", "representativeness", "tv"}
         assert entry["n_items"] <= d["n_items"]
+
+
+def test_evaluate_cross_fits_a_stack_beside_the_frontier_runs(data_root: Path) -> None:
+    """`--cross-fit K` with `--set backbones=...`: the JSON names each question's fold, and the layer is
+    compared with every recorded run on exactly the items that run answers."""
+    opus = "recorded:anthropic_opus/express_distribution/task3_easy_hard@globalopinionqa"
+    args = ("evaluate", "--testbed", "global-32", "--policy", "stack", "--items", "frontier", "--n-boot", "50")
+    proc = run(*args, "--set", f"backbones={opus},option-text-prior", "--cross-fit", "3", "--json", data=data_root)
+    out = json.loads(proc.stdout)
+    assert out["cross_fit"]["folds"] == 3 and set(out["cross_fit"]["fold_of"].values()) == {0, 1, 2}
+    assert out["n_items"] > 0 and out["metrics"]["tv"]["mean"] < 0.5
+    assert "stack_on_same_items" in out["compared"][opus] and "paired_difference" in out["compared"][opus]
+    refused = run(*args, "--set", f"backbones={opus}", check=False, data=data_root)  # no --cross-fit: fitted on train
+    assert refused.returncode != 0 and "--cross-fit" in refused.stderr and "Traceback" not in refused.stderr

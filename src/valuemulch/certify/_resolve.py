@@ -6,9 +6,10 @@ what it got, and runs before data or models load, so a typo fails in a second, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._evaluate import Evaluation, Refusals, evaluate
@@ -36,6 +37,8 @@ class EvaluateConfig:
         n_boot: bootstrap resamples for the CIs.
         seed: seed of the bootstrap.
         data: data directory (else ``$VALUEMULCH_DATA``, else the user cache); read only for a testbed.
+        params: hyper-parameters of a named policy (``--set key=value``).
+        cross_fit: K folds of the evaluated questions, each predicted by a layer fitted on the others.
     """
 
     testbed: str | None = None
@@ -49,6 +52,8 @@ class EvaluateConfig:
     n_boot: int = 1000
     seed: int = 0
     data: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    cross_fit: int | None = None
 
     def __post_init__(self) -> None:
         if (self.policy is None) == (self.model is None):
@@ -63,11 +68,19 @@ class EvaluateConfig:
             raise ConfigError(f"--communities must be seen, unseen or all, got '{self.communities}'.")
         if self.refusals not in ("keep", "drop"):
             raise ConfigError(f"--refusals must be 'keep' or 'drop', got '{self.refusals}'.")
+        if self.params and self.policy is None:
+            raise ConfigError(
+                "--set sets a named policy's hyper-parameters; a saved --model DIR keeps the ones it was trained with."
+            )
+        if self.cross_fit is not None and (self.cross_fit < 2 or self.testbed is None):
+            raise ConfigError(
+                f"--cross-fit takes K >= 2 folds and a --testbed; got K={self.cross_fit}, testbed {self.testbed!r}."
+            )
         if self.norms is not None and self.model is None:
             raise ConfigError("--norms evaluates a saved model: pass --model DIR (named baselines need a testbed to fit on).")
 
 
-def run_evaluation(config: EvaluateConfig) -> Evaluation:
+def run_evaluation(config: EvaluateConfig, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate as ``config`` says: a saved model on a data file, or any policy on a testbed split
     (a named policy is built and fitted the honest way for its kind, see `evaluate_on_testbed`)."""
     refusals = cast(Refusals, config.refusals)
@@ -94,6 +107,9 @@ def run_evaluation(config: EvaluateConfig) -> Evaluation:
         n_boot=config.n_boot,
         seed=config.seed,
         refusals=refusals,
+        params=config.params,
+        cross_fit=config.cross_fit,
+        progress=progress,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
+from valuemulch.certify._crossfit import cross_fit as cross_fitted
 from valuemulch.certify._evaluate import Evaluation, Refusals, evaluate
 from valuemulch.data import Split, Testbed, list_recorded
 from valuemulch.errors import ConfigError
@@ -61,11 +63,25 @@ def evaluate_on_testbed(
     n_boot: int = 1000,
     seed: int = 0,
     refusals: Refusals = "keep",
+    params: dict[str, Any] | None = None,
+    cross_fit: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Evaluate on a testbed. A name builds and fits the policy; a `Policy` is used as given."""
-    if isinstance(policy, str):
-        policy = fit_for_testbed(make_policy(policy, data_root=testbed.data_root), testbed)
+    """Evaluate on a testbed. A name builds the policy (with ``params``) and fits it; a `Policy` is
+    used as given. Either replays recorded runs from the testbed's data root. With ``cross_fit`` K,
+    a community layer is fitted per fold of the evaluated questions (`certify._crossfit`)."""
     chosen = evaluation_items(testbed, split, items, communities)
+    if isinstance(policy, str):
+        policy = make_policy(policy, data_root=testbed.data_root, **(params or {}))
+        policy.use_data_root(testbed.data_root)
+        if cross_fit is None:
+            policy = fit_for_testbed(policy, testbed)
+    else:
+        policy.use_data_root(testbed.data_root)
+    plan: dict[str, Any] | None = None
+    if cross_fit is not None:
+        fitted = cross_fitted(policy, testbed.items("train", "seen"), chosen, folds=cross_fit, seed=seed, progress=progress)
+        policy, plan = fitted, fitted.plan.to_dict()
     compare = recorded_for(testbed) if compare_recorded and split == "test" else []
     compare = [p for p in compare if p.label != policy.label]
     result = evaluate(policy, chosen, compare=compare, n_boot=n_boot, seed=seed, refusals=refusals)
@@ -79,5 +95,7 @@ def evaluate_on_testbed(
         "n_boot": n_boot,
         "seed": seed,
     }
+    if plan is not None:
+        context["cross_fit"] = plan
     result.context = context
     return result

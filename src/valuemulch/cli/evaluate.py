@@ -12,6 +12,7 @@ from valuemulch.certify import EvaluateConfig, Evaluation, run_evaluation
 from valuemulch.cli._errors import user_errors
 from valuemulch.cli._options import POLICY_HELP, TESTBED_HELP, DataOpt, JsonOpt
 from valuemulch.cli._output import console, fmt, fmt_ci, print_json
+from valuemulch.policies import parse_params
 
 COMPARED_COLUMNS = ("recorded policy", "items", "1-JSD them", "1-JSD this", "TV them", "TV this", "TV this-them [95% CI]")
 
@@ -30,6 +31,16 @@ def evaluate_cmd(
     ] = "keep",
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A --policy hyper-parameter, key=value (e.g. backbones=recorded:*,encoder); repeat for more."),
+    ] = None,
+    cross_fit: Annotated[
+        int | None,
+        typer.Option(
+            help="K: split the evaluated questions into K folds by a hash of their text and predict each with a layer fitted on the others (--policy stack)."
+        ),
+    ] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -37,8 +48,10 @@ def evaluate_cmd(
     config = EvaluateConfig(
         testbed=testbed, policy=policy, model=model, norms=norms, split=split, items=items,
         communities=communities, refusals=refusals, n_boot=n_boot, seed=seed, data=data,
+        params=parse_params(set_ or []), cross_fit=cross_fit,
     )  # fmt: skip
-    result = run_evaluation(config)
+    with console.status("evaluating") as status:
+        result = run_evaluation(config, progress=lambda m: status.update(m))
     if as_json:
         print_json(result.to_dict(), allow_nan=False)
     else:
@@ -56,6 +69,8 @@ def _print_evaluation(result: Evaluation) -> None:
 
 def _metrics_table(d: dict[str, Any]) -> Table:
     title = f"{d['policy']}{' (ORACLE)' if d['oracle'] else ''} on {d.get('testbed', d.get('norms'))}"
+    if "cross_fit" in d:
+        title += f" (cross-fitted, {d['cross_fit']['folds']} folds by question)"
     if "split" in d:
         title += f" / {d['split']} / items={d['items']} / communities={d['communities']}"
     table = Table(title=title)

@@ -20,9 +20,13 @@ from valuemulch.policies._lm import LMPolicy, Method, Steering
 from valuemulch.policies._params import parse_params
 from valuemulch.policies._recorded import PREFIX as RECORDED_PREFIX
 from valuemulch.policies._recorded import RecordedPolicy
+from valuemulch.policies._stack import BACKBONES_HELP as STACK_BACKBONES_HELP
+from valuemulch.policies._stack import StackPolicy
+from valuemulch.policies._stack_math import outer_fold
 
 __all__ = [
     "RECORDED_PREFIX",
+    "STACK_BACKBONES_HELP",
     "EncoderPolicy",
     "LMPolicy",
     "MajorityPolicy",
@@ -35,11 +39,13 @@ __all__ = [
     "Progress",
     "RecordedPolicy",
     "Rng",
+    "StackPolicy",
     "Steering",
     "UniformPolicy",
     "build",
     "describe_policies",
     "make_policy",
+    "outer_fold",
     "parse_params",
     "policy_class",
     "policy_names",
@@ -48,7 +54,10 @@ __all__ = [
 
 
 def make_policy(name: str, *, data_root: Path | None = None, **params: Any) -> Policy:
-    """Build a policy by name; ``recorded:<model>/<method>/<task>`` needs the data root."""
+    """Build a policy by name; ``recorded:<model>/<method>/<task>`` needs the data root, and so does
+    any policy with a ``data_root`` parameter (``stack``), which gets it unless ``params`` set it."""
     if name.startswith(RECORDED_PREFIX):
         return RecordedPolicy(run=name.removeprefix(RECORDED_PREFIX), data_root=str(data_root))
+    if data_root is not None and "data_root" in policy_class(name)._param_names():
+        params = {"data_root": str(data_root), **params}
     return build(name, **params)

@@ -154,6 +154,10 @@ class Policy:
         """Why an item is not answered (evaluations count skips by reason), or None when it is."""
         return None if self.covers(community, question) else "not answered by the policy"
 
+    def use_data_root(self, root: Path) -> None:
+        """Read what the policy replays from data (recorded runs) under ``root`` from now on; a saved
+        model evaluated with another ``--data`` then replays that root's files. Most policies read none."""
+
     def known_communities(self) -> list[str] | None:
         """The communities the fitted policy answers for (what a deployment serves), or None when it
         answers for any community given (baselines, references, recorded runs)."""

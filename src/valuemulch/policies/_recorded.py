@@ -45,6 +45,11 @@ class RecordedPolicy(Policy):
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state({"run_": load_recorded(Path(self.data_root), self.run)})
 
+    def use_data_root(self, root: Path) -> None:
+        self.data_root = str(root)
+        if self.is_fitted():
+            self.run_ = load_recorded(root, self.run)
+
     def covers(self, community: str, question: Question) -> bool:
         return self.is_fitted() and self.run_.covers(community, question.id)
 

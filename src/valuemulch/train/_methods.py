@@ -14,10 +14,12 @@ from valuemulch.train.encoder import train_encoder
 from valuemulch.train.encoder_config import EncoderConfig
 from valuemulch.train.lm import train_lm
 from valuemulch.train.lm_config import LMConfig
+from valuemulch.train.stack import train_stack
+from valuemulch.train.stack_config import StackConfig
 
-CONFIGS: dict[str, type[_PolicyConfig]] = {"encoder": EncoderConfig, "lm": LMConfig}
+CONFIGS: dict[str, type[_PolicyConfig]] = {"encoder": EncoderConfig, "lm": LMConfig, "stack": StackConfig}
 
-TrainConfig = EncoderConfig | LMConfig | BaselineConfig
+TrainConfig = EncoderConfig | LMConfig | StackConfig | BaselineConfig
 
 
 def config_class(policy: str) -> type[_PolicyConfig]:
@@ -56,4 +58,6 @@ def train(config: TrainConfig, *, progress: Progress | None = None, testbed: Tes
         return train_encoder(config, progress=progress, testbed=testbed)
     if isinstance(config, LMConfig):
         return train_lm(config, progress=progress, testbed=testbed)
+    if isinstance(config, StackConfig):
+        return train_stack(config, testbed=testbed)
     return train_baseline(config, testbed=testbed)
