@@ -55,19 +55,7 @@ def test_testbeds_json(data_root: Path) -> None:
 
 def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
     uniform = json.loads(
-        run(
-            "evaluate",
-            "--testbed",
-            "us-32",
-            "--policy",
-            "uniform",
-            "--split",
-            "test",
-            "--json",
-            "--n-boot",
-            "200",
-            data=data_root,
-        ).stdout
+        run("evaluate", "--testbed", "us-32", "--policy", "uniform", "--split", "test", "--json", "--n-boot", "200", data=data_root).stdout
     )
     for key in ("n_items", "metrics", "per_community", "skipped", "compared"):
         assert key in uniform
@@ -83,19 +71,7 @@ def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
     assert 0.55 < uniform["metrics"]["one_minus_jsd"]["mean"] < 0.65
     assert 0.90 < oracle["metrics"]["one_minus_jsd"]["mean"] < 0.96
     dropped = json.loads(
-        run(
-            "evaluate",
-            "--testbed",
-            "us-32",
-            "--policy",
-            "uniform",
-            "--refusals",
-            "drop",
-            "--json",
-            "--n-boot",
-            "50",
-            data=data_root,
-        ).stdout
+        run("evaluate", "--testbed", "us-32", "--policy", "uniform", "--refusals", "drop", "--json", "--n-boot", "50", data=data_root).stdout
     )
     assert 0.70 < dropped["metrics"]["one_minus_jsd"]["mean"] < 0.80
     # the recorded frontier runs that cover test items are compared on exactly their items
@@ -103,18 +79,7 @@ def test_evaluate_json_schema_and_reference_figures(data_root: Path) -> None:
 
 
 def test_table_output_names_policy_and_metrics(data_root: Path) -> None:
-    out = run(
-        "evaluate",
-        "--testbed",
-        "global-32",
-        "--policy",
-        "option-text-prior",
-        "--items",
-        "frontier",
-        "--n-boot",
-        "50",
-        data=data_root,
-    ).stdout
+    out = run("evaluate", "--testbed", "global-32", "--policy", "option-text-prior", "--items", "frontier", "--n-boot", "50", data=data_root).stdout
     assert (
         "option-text-prior" in out
         and "one_minus_jsd" in out
@@ -152,19 +117,7 @@ def test_export_refuses_unknown_suffix_and_writes_nothing(tmp_path: Path) -> Non
 @pytest.mark.parametrize("testbed", ["us-32", "global-32"])
 def test_frontier_items_json(testbed: str, data_root: Path) -> None:
     d = json.loads(
-        run(
-            "evaluate",
-            "--testbed",
-            testbed,
-            "--policy",
-            "uniform",
-            "--items",
-            "frontier",
-            "--json",
-            "--n-boot",
-            "50",
-            data=data_root,
-        ).stdout
+        run("evaluate", "--testbed", testbed, "--policy", "uniform", "--items", "frontier", "--json", "--n-boot", "50", data=data_root).stdout
     )
     assert d["items"] == "frontier" and d["n_items"] > 200
     compared = {k: v for k, v in d["compared"].items() if v.get("n_items")}
