@@ -2,7 +2,8 @@
 
 Run by hand:  VALUEMULCH_DATA=../shared/data python benchmarks/lm_smollm2.py [--questions 40] [--lora-steps 60] > out.md
 It prints Markdown: seconds per item and 1 - JSD (with a question-bootstrap CI) for each extraction
-method, with and without option-order permutations, persona against no steering, and a LoRA
+method, with and without option-order permutations, persona against no steering and against
+few-shot steering (the community's own answers on the 5 most similar train questions), and a LoRA
 fine-tune on a small slice of the train split, beside the uniform and option-text-prior baselines on
 the same items. The slice: the first ``--questions`` test questions (ordered by the SHA-256 of their
 id) that all of the four communities below answered. Small on purpose: it must run on a laptop CPU.
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument("--lora-items", type=int, default=256, help="train items the LoRA run samples from")
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--steering-only", action="store_true", help="only the rows that compare persona with few-shot steering (issue 15)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,6 +95,17 @@ def main() -> None:
             {"permutations": 2, "lora_steps": args.lora_steps, "lora_max_items": args.lora_items},
         ),
     ]
+    steering_rows: list[tuple[str, str, dict[str, Any]]] = [
+        ("lm logprobs, few-shot (5 shots), 2 orders", "lm", {"permutations": 2, "steering": "few-shot", "shots": 5}),
+        (
+            "lm verbalized, few-shot (5 shots), 1 order",
+            "lm",
+            {"method": "verbalized", "permutations": 1, "steering": "few-shot", "shots": 5, "on_parse_error": "uniform"},
+        ),
+    ]
+    if args.steering_only:
+        runs = [r for r in runs if r[0] in ("lm logprobs, persona, 2 orders", "lm verbalized, persona, 1 order")]
+    runs += steering_rows
     start = time.perf_counter()
     for label, name, params in runs:
         fit_start = time.perf_counter()

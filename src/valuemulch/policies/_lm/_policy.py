@@ -27,6 +27,7 @@ from valuemulch.policies._base import (
     seed_from,
 )
 from valuemulch.policies._lm._extract import letter_distribution, parse_verbalized, sampled_distribution
+from valuemulch.policies._lm._fewshot import ShotBank
 from valuemulch.policies._lm._lora import Example, load_adapter, new_adapter, train_lora
 from valuemulch.policies._lm._permute import Order, average_orders, option_orders, permute
 from valuemulch.policies._lm._prompts import METHODS, STEERINGS, Method, Steering, build_prompt, option_letters
@@ -51,7 +52,10 @@ class LMPolicy(Policy):
             never stored in the artifact).
         method: ``logprobs`` (next-token probabilities of the letters), ``verbalized`` (the model
             writes JSON percentages, greedy) or ``sampled`` (shares of ``n_samples`` sampled answers).
-        steering: ``persona`` (OpinionQA-style "Answer as if ...") or ``none`` (the unsteered model).
+        steering: ``persona`` (OpinionQA-style "Answer as if ..."), ``few-shot`` (the persona plus the
+            community's own answer distributions on the ``shots`` most similar training questions,
+            Meister et al.'s few-shot setting; ``_fewshot``) or ``none`` (the unsteered model).
+        shots: how many examples ``few-shot`` steering shows.
         permutations: option orders averaged per question (1 = survey order only; refusals such as
             "Refused" stay last; see ``_permute``).
         n_samples, temperature, sample_alpha: the ``sampled`` method's sample count, sampling
@@ -77,6 +81,7 @@ class LMPolicy(Policy):
         "api_key_env": TEXT,
         "method": one_of(*METHODS),
         "steering": one_of(*STEERINGS),
+        "shots": integer(1),
         "permutations": integer(1),
         "n_samples": integer(1),
         "temperature": real(above=0),
@@ -100,6 +105,7 @@ class LMPolicy(Policy):
         api_key_env: str = "OPENAI_API_KEY",
         method: Method = "logprobs",
         steering: Steering = "persona",
+        shots: int = 5,
         permutations: int = 2,
         n_samples: int = 20,
         temperature: float = 1.0,
@@ -119,6 +125,7 @@ class LMPolicy(Policy):
         self.api_key_env = api_key_env
         self.method = method
         self.steering = steering
+        self.shots = shots
         self.permutations = permutations
         self.n_samples = n_samples
         self.temperature = temperature
@@ -164,6 +171,8 @@ class LMPolicy(Policy):
         """
         self._lm = None
         self.communities_ = norms.communities
+        self._bank = ShotBank.from_norms(norms, self.shots) if self.steering == "few-shot" else None
+        self.shot_bank_ = None if self._bank is None else self._bank.to_state()
         self.model_id_ = OpenAIChatLM(self.base_url, self.model).id if self.base_url else model_id(self.model)
         self.parse_fallbacks_ = 0
         self.unparsed_samples_ = 0
@@ -180,7 +189,7 @@ class LMPolicy(Policy):
             # the verbalized and sampled methods then read the same adapted model.
             examples = [
                 Example(
-                    build_prompt(item.community, item.question, order, method="logprobs", steering=self.steering),
+                    self._prompt(item.community, item.question, order, method="logprobs"),
                     permute(item.distribution, order),
                 )
                 for item in items
@@ -221,8 +230,20 @@ class LMPolicy(Policy):
         """The option orders to average; refusals stay last (see ``_permute``)."""
         return option_orders(question.n_options, self.permutations, fixed=[i for i, r in enumerate(question.refusal) if r])
 
-    def _prompt(self, community: str, question: Question, order: Order) -> Prompt:
-        return build_prompt(community, question, order, method=self.method, steering=self.steering)
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        bank = state.get("shot_bank_")
+        self._bank = None if bank is None else ShotBank.from_state(bank)
+
+    def prompt(self, community: str, question: Question) -> Prompt:
+        """The prompt this policy asks for ``community`` on ``question``, in survey order (what a
+        report shows; other option orders differ only in the lettering of the asked question)."""
+        self.check_fitted()
+        return self._prompt(community, question, tuple(range(question.n_options)))
+
+    def _prompt(self, community: str, question: Question, order: Order, method: Method | None = None) -> Prompt:
+        shots = self._bank.shots(community, question) if self._bank is not None else []
+        return build_prompt(community, question, order, method=method or self.method, steering=self.steering, shots=shots)
 
     def predict(self, community: str, questions: Sequence[Question]) -> list[np.ndarray]:
         self.check_fitted()

@@ -16,10 +16,11 @@ from typing import Literal, get_args
 
 from valuemulch.backbones import LETTERS, Prompt
 from valuemulch.errors import ConfigError
+from valuemulch.policies._lm._fewshot import Shot
 from valuemulch.types import Question
 
 Method = Literal["logprobs", "verbalized", "sampled"]
-Steering = Literal["persona", "none"]
+Steering = Literal["persona", "none", "few-shot"]
 METHODS: tuple[Method, ...] = get_args(Method)
 STEERINGS: tuple[Steering, ...] = get_args(Steering)
 
@@ -126,14 +127,29 @@ def question_block(question: Question, order: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def build_prompt(community: str, question: Question, order: Sequence[int], *, method: Method, steering: Steering) -> Prompt:
-    """One chat turn: the steering line (unless ``steering == "none"``), the question, the answer format."""
+def shots_block(shots: Sequence[Shot]) -> str:
+    """The few-shot examples: each training question (survey order) and the community's percentages."""
+    lines = [f"Here is how people like you answered {len(shots)} similar survey questions, in percent per option:"]
+    for shot in shots:
+        letters = option_letters(shot.question.n_options)
+        shares = ", ".join(f'"{x}": {round(100 * float(v))}' for x, v in zip(letters, shot.distribution, strict=True))
+        lines += ["", question_block(shot.question, range(shot.question.n_options)), f"Answer: {{{shares}}}"]
+    return "\n".join(lines)
+
+
+def build_prompt(
+    community: str, question: Question, order: Sequence[int], *, method: Method, steering: Steering, shots: Sequence[Shot] = ()
+) -> Prompt:
+    """One chat turn: the steering (a persona line, plus the community's own answers to similar
+    questions for ``few-shot``; nothing for ``none``), the question, the answer format."""
     letters = option_letters(question.n_options)
-    parts = [f"Answer the following question as if {persona(community)}."] if steering == "persona" else []
+    parts = [f"Answer the following question as if {persona(community)}."] if steering != "none" else []
+    if steering == "few-shot" and shots:
+        parts.append(shots_block(shots))
     parts.append(question_block(question, order))
     prefill = ""
     if method == "verbalized":
-        who = "people like you" if steering == "persona" else "people"
+        who = "people like you" if steering != "none" else "people"
         keys = ", ".join(f'"{letter}"' for letter in letters)
         parts.append(
             f"Estimate what percentage of {who} would choose each option. Reply with only a JSON object whose keys are "
