@@ -139,3 +139,14 @@ def test_evaluate_cross_fits_a_stack_beside_the_frontier_runs(data_root: Path) -
     assert "stack_on_same_items" in out["compared"][opus] and "paired_difference" in out["compared"][opus]
     refused = run(*args, "--set", f"backbones={opus}", check=False, data=data_root)  # no --cross-fit: fitted on train
     assert refused.returncode != 0 and "--cross-fit" in refused.stderr and "Traceback" not in refused.stderr
+
+
+
+def test_train_refuses_a_stack_over_a_run_that_answers_no_train_question(data_root: Path, tmp_path: Path) -> None:
+    """Recorded runs answer test questions only: `train --policy stack` over one says how to fix it
+    (`evaluate --cross-fit K`) and writes nothing."""
+    opus = "recorded:anthropic_opus/express_distribution/task3_easy_hard@globalopinionqa"
+    out = tmp_path / "x"
+    refused = run("train", "--testbed", "global-32", "--policy", "stack", "--set", f"backbones={opus}", "--out", str(out), check=False, data=data_root)
+    assert refused.returncode != 0 and "--cross-fit" in refused.stderr and "Traceback" not in refused.stderr
+    assert not out.exists()
