@@ -28,8 +28,11 @@ class LMConfig(_PolicyConfig):
         description="logprobs (next-token probabilities of the letters), verbalized (JSON percentages, greedy) or sampled (shares of n_samples answers).",
     )
     steering: Steering = Field(
-        "persona", description='persona (OpinionQA-style "Answer as if ...") or none (the unsteered model).'
+        "persona",
+        description='persona (OpinionQA-style "Answer as if ..."), few-shot (the persona plus the community\'s own answers '
+        "on the `shots` most similar train questions) or none (the unsteered model).",
     )
+    shots: int = Field(5, ge=1, description="Examples that few-shot steering shows.")
     permutations: int = Field(2, ge=1, description="Option orders averaged per question (1 = survey order only).")
     n_samples: int = Field(20, ge=1, description="The sampled method's answers per question.")
     temperature: float = Field(1.0, gt=0, description="The sampled method's sampling temperature.")
