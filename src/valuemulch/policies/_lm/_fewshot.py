@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from valuemulch.backbones import EmbeddingCache, MiniLMEncoder
+from valuemulch.backbones import EmbeddingCache, make_encoder
 from valuemulch.types import Norms, Question, normalise_text
 
 
@@ -33,6 +33,8 @@ class ShotBank:
         self.questions, self.answers, self.k = questions, answers, k
         self._ids = sorted(questions)
         self._vectors: np.ndarray | None = None
+        self._cache: EmbeddingCache | None = None
+        self._memo: dict[tuple[str, str, str], list[Shot]] = {}  # every option order of a question asks again
 
     @classmethod
     def from_norms(cls, norms: Norms, k: int) -> ShotBank:
@@ -42,12 +44,20 @@ class ShotBank:
         return cls(dict(norms.questions), answers, k)
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = EmbeddingCache(MiniLMEncoder()).embed(list(texts))
+        if self._cache is None:  # one cache (and the process's one MiniLM) for every question asked
+            self._cache = EmbeddingCache(make_encoder("minilm"))
+        vectors = self._cache.embed(list(texts))
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def shots(self, community: str, question: Question) -> list[Shot]:
         """The k most similar training questions this community answered, most similar last (nearest
         the asked question in the prompt); never the asked question itself."""
+        key = (community, question.id, question.text)
+        if key not in self._memo:
+            self._memo[key] = self._nearest(community, question)
+        return self._memo[key]
+
+    def _nearest(self, community: str, question: Question) -> list[Shot]:
         mine = self.answers.get(community, {})
         if not mine or self.k == 0:
             return []
