@@ -71,13 +71,12 @@ def evaluate_on_testbed(
     used as given. Either replays recorded runs from the testbed's data root. With ``cross_fit`` K,
     a community layer is fitted per fold of the evaluated questions (`certify._crossfit`)."""
     chosen = evaluation_items(testbed, split, items, communities)
+    named = isinstance(policy, str)
     if isinstance(policy, str):
         policy = make_policy(policy, data_root=testbed.data_root, **(params or {}))
-        policy.use_data_root(testbed.data_root)
-        if cross_fit is None:
-            policy = fit_for_testbed(policy, testbed)
-    else:
-        policy.use_data_root(testbed.data_root)
+    policy.use_data_root(testbed.data_root)
+    if named and cross_fit is None:
+        policy = fit_for_testbed(policy, testbed)
     plan: dict[str, Any] | None = None
     if cross_fit is not None:
         fitted = cross_fitted(policy, testbed.items("train", "seen"), chosen, folds=cross_fit, seed=seed, progress=progress)
