@@ -33,9 +33,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def certified(home: Path, data_root: Path) -> tuple[Path, Path]:
+def signing_key(home: Path) -> Path:
     run("keys", "init")
-    assert (home / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
+    key = home / "keys" / "signing.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    return key
+
+
+@pytest.fixture(scope="module")
+def certified(home: Path, data_root: Path, signing_key: Path) -> tuple[Path, Path]:
     model = home / "model"
     run("train", "--testbed", TESTBED, "--out", str(model), data=data_root)
     cert = home / "cert"
@@ -175,3 +181,41 @@ def test_pipeline_trains_certifies_and_registers(home: Path, data_root: Path) ->
     assert any(e.certificate == str(cert.resolve()) for e in entries)
     listed = json.loads(run("registry", "list", "--json").stdout)
     assert any(m["certificate"] == str(cert.resolve()) for m in listed["models"])
+
+
+@pytest.fixture(scope="module")
+def cross_fitted(home: Path, data_root: Path, signing_key: Path) -> Path:
+    """A `stack` over every recorded run and the option-text prior, certified with `--cross-fit 3`."""
+    model = home / "stack"
+    run("train", "--testbed", TESTBED, "--policy", "stack", "--set", "backbones=recorded:*,option-text-prior", "--out", str(model), data=data_root)
+    cert = home / "stack-cert"
+    proc = run("certify", str(model), "--out", str(cert), "--n-boot", N_BOOT, "--cross-fit", "3", data=data_root, check=False)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    return cert
+
+
+def test_cross_fitted_certificate_records_folds_and_layers_and_verifies(cross_fitted: Path, data_root: Path) -> None:
+    """Issue 15, points 4 and 7: the recorded runs answer no train item, so the saved layer pools the
+    prior alone; certified with --cross-fit, each fold of the test questions is answered by a layer over
+    every recorded run too, and the certificate, report and card say so. verify re-runs all of it."""
+    doc = json.loads((cross_fitted / "certificate.json").read_text())
+    assert doc["config"]["cross_fit"] == 3 and doc["model"]["policy"] == "stack"
+    assert doc["model"]["layer"]["backbones"] == ["option-text-prior"]
+    cross = doc["evaluation"]["cross_fit"]
+    questions = {r.question_id for r in read_records(cross_fitted / RECORDS_FILE) if r.set == "seen"}
+    assert cross["folds"] == 3 and set(cross["fold_of"]) == questions and set(cross["fold_of"].values()) == {0, 1, 2}
+    assert len(cross["layers"]) == 3
+    for layer in cross["layers"]:
+        assert any(b.startswith("recorded:") for b in layer["backbones"]) and "option-text-prior" in layer["backbones"]
+        assert abs(sum(layer["weights"].values()) - 1) < 1e-6
+    assert "Cross-fitted." in (cross_fitted / "report.html").read_text()
+    assert "**Cross-fitted.**" in (cross_fitted / "MODEL_CARD.md").read_text()
+    code, out = _verify(cross_fitted, data_root)
+    assert code == 0 and "every number matches" in out, out
+
+
+def test_cross_fit_refuses_a_model_that_is_not_a_layer(certified: tuple[Path, Path], data_root: Path, home: Path) -> None:
+    model, _ = certified
+    proc = run("certify", str(model), "--out", str(home / "never"), "--cross-fit", "3", data=data_root, check=False)
+    assert proc.returncode == 2 and "stack" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (home / "never").exists()

@@ -34,6 +34,7 @@ from valuemulch.bounds import (
     survey_set,
 )
 from valuemulch.certify._config import CertifyConfig
+from valuemulch.certify._crossfit import cross_fit
 from valuemulch.certify._evaluate import HEADLINE, ItemScores, score_policy, summarise_scores
 from valuemulch.certify._record import (
     SCHEMA,
@@ -63,13 +64,14 @@ from valuemulch.certify._record import (
     UnseenBlock,
     Violations,
 )
+from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
 from valuemulch.certify._records import records_ref
 from valuemulch.certify._rules import check_rules, load_rules, redline_limit
 from valuemulch.certify._testbed_eval import fit_for_testbed, recorded_for
 from valuemulch.data import Testbed
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import METRICS, jsd, paired_bootstrap, summarise
-from valuemulch.policies import Policy, make_policy, policy_class, policy_names
+from valuemulch.policies import Policy, StackPolicy, make_policy, policy_class, policy_names
 from valuemulch.types import Norms, Question
 
 #: The honest baselines every model is compared with (oracles are marked as references).
@@ -389,7 +391,23 @@ def _model_info(model_dir: Path, policy: Policy, communities: list[str], provena
         communities=communities,
         files=file_hashes(model_dir),
         trained_on=provenance.get("trained_on", {}),
+        layer=LayerSummary.model_validate(policy.summary()) if isinstance(policy, StackPolicy) else None,
     )
+
+
+def _answerer(
+    saved: Policy, testbed: Testbed, seen_test: Norms, config: CertifyConfig, say: Progress
+) -> tuple[Policy, CrossFitRecord | None]:
+    """What answers the test split: the saved model, or with ``config.cross_fit`` K, per fold of the
+    test questions a layer refitted on the other folds (over the saved model's learned backbones)."""
+    if config.cross_fit is None:
+        return saved, None
+    fitted = cross_fit(
+        saved, testbed.items("train", "seen"), seen_test, folds=config.cross_fit, seed=config.seed, progress=say
+    )
+    plan = fitted.plan
+    layers = [LayerSummary.model_validate(s) for s in fitted.summaries()]
+    return fitted, CrossFitRecord(folds=plan.folds, seed=plan.seed, fold_of=dict(sorted(plan.fold_of.items())), layers=layers)
 
 
 def _data_info(testbed: Testbed, seen_test: Norms, config: CertifyConfig) -> EvaluatedData:
@@ -412,9 +430,11 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
     model_dir = Path(model_dir)
     provenance = check_model_matches(model_dir, testbed)
     rules = load_rules(Path(config.policy_file))
-    policy = Policy.load(model_dir)
-    communities = model_communities(policy, testbed)
+    saved = Policy.load(model_dir)
+    saved.use_data_root(testbed.data_root)  # a recorded backbone replays this data's runs
+    communities = model_communities(saved, testbed)
     seen_test = testbed.items(config.split, "seen")
+    policy, cross = _answerer(saved, testbed, seen_test, config, say)
     detector = default_detector()
 
     say("scoring the model on the test split")
@@ -426,11 +446,11 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
         say("comparing with the recorded frontier models on their items")
     frontier, frontier_records = _frontier(policy, testbed, config)
     say("onboarding the held-out communities")
-    unseen, unseen_records = _unseen(model_dir, policy, testbed, config)
+    unseen, unseen_records = _unseen(model_dir, saved, testbed, config)
     say("bounded answers at each personalisation budget")
     tradeoff = _tradeoff(policy, seen_test, communities, config.budgets, detector)
     say("bounds probes and red-line checks")
-    bounds = _bounds(policy, communities, testbed, seen_test, detector, redline_limit(rules))
+    bounds = _bounds(saved, communities, testbed, seen_test, detector, redline_limit(rules))
     evaluation = CertifiedEvaluation(
         seen=_block(mine, config.n_boot, config.seed),
         unseen=unseen,
@@ -438,12 +458,13 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
         frontier=frontier,
         questions=_questions(policy, seen_test, mine, fitted["option-text-prior"]),
         tradeoff=tradeoff,
+        cross_fit=cross,
     )
     records += baseline_records + frontier_records + unseen_records
     ref, data = records_ref(records)
     report = Report(
         schema=SCHEMA,
-        model=_model_info(model_dir, policy, communities, provenance),
+        model=_model_info(model_dir, saved, communities, provenance),
         testbed=_data_info(testbed, seen_test, config),
         config=CertifiedConfig(**config.model_dump(), policy=rules.raw, policy_text=rules.text),
         evaluation=evaluation,

@@ -29,6 +29,11 @@ class CertifyConfig(BaseModel):
     seed: int = Field(default=0, description="Seed of the bootstraps and of the onboarding draws.")
     adapt_k: int = Field(default=10, description="Train-split answers each held-out community is onboarded from.")
     adapt_seeds: list[int] = Field(default_factory=lambda: [0], description="Onboarding seeds; their items are pooled.")
+    cross_fit: int | None = Field(
+        default=None,
+        ge=2,
+        description="Cross-fit a community layer (`stack`) over K folds of the test questions; null: the saved model answers.",
+    )
     budgets: list[float | None] = Field(
         default_factory=lambda: [0.05, 0.1, 0.2, 0.3, None],
         description="Tier-2 max-divergence budgets of the trade-off table; null means no budget.",

@@ -52,6 +52,10 @@ class CrossFitted(Policy):
     def label(self) -> str:
         return self.inner.label
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """Each fold's layer as a reader sees it (`Layer.summary`), fold by fold."""
+        return [layer.summary() for layer in self.per_fold]
+
     def _layer(self, question: Question) -> StackPolicy:
         fold = self.plan.fold_of.get(question.id)
         if fold is None:
@@ -88,7 +92,8 @@ def cross_fit(
     if not isinstance(policy, StackPolicy):
         raise ConfigError(
             f"--cross-fit fits a community layer on other folds of the evaluated questions; policy '{policy.label}' is not "
-            "one. Use --policy stack (with --set backbones=...)."
+            "one. Cross-fit a `stack` policy: `evaluate --policy stack --set backbones=...`, or certify a model that "
+            "`train --policy stack` wrote."
         )
     if folds < 2:
         raise ConfigError(f"--cross-fit takes K >= 2 folds; got {folds}.")
@@ -99,12 +104,15 @@ def cross_fit(
         raise ConfigError(
             f"--cross-fit {folds} needs questions in at least two folds; the {len(questions)} evaluated questions fill {folds - len(empty)}."
         )
-    if not policy.is_fitted():
+    if policy.is_fitted():  # a saved layer: keep its learned backbones, refit the layer per fold
+        base = policy.for_refit()
+    else:
         say(f"fitting the backbones on {len(train)} train items")
         policy.fit_backbones(train)
+        base = policy
     per_fold = []
     for f in range(folds):
-        layer = copy.copy(policy)
+        layer = copy.copy(base)
         others = [qid for qid, g in plan.fold_of.items() if g != f]
         say(f"fold {f + 1}/{folds}: fitting the layer on {len(others)} other questions, inner CV")
         layer.fit_layer(evaluated.filter(question_ids=others))

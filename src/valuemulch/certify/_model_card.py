@@ -100,6 +100,17 @@ def _results(cert: Mapping[str, Any]) -> list[str]:
         "baseline, paired by question. Oracles read the evaluated questions' human data and are references, not competitors.",
         "",
     ]
+    folds = _get(cert, "evaluation", "cross_fit", "folds")
+    if folds is not None:
+        lines += [
+            f"**Cross-fitted.** These answers come from {_md(folds)} community layers, each fitted on the other folds of the "
+            "test questions (folds by a hash of the question text); the saved layer answers only the bounds probes.",
+            "",
+        ]
+    layer = _get(cert, "model", "layer")
+    if isinstance(layer, Mapping):
+        weights = ", ".join(f"{_code(b)} {_num(w)}" for b, w in (layer.get("weights") or {}).items())
+        lines += [f"Community layer: {_code(layer.get('choice'))}; shared weights {weights}.", ""]
     head = ["policy", *(metric_label(m) for m in METRICS), "Δ 1-JSD"]
     rows = [["**model**", *(_text_summary(_get(seen, "metrics", m)) for m in METRICS), ""]]
     for n, b in _baselines(cert):

@@ -6,17 +6,12 @@ colour vision.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from valuemulch.certify._cert_values import NOT_EVALUATED, _budget_label, _ci, _finite, _mean, _pair, _text_summary
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
+from valuemulch.certify._html import _e
 
 MODEL_COLOUR = "#1d3f8f"
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from valuemulch.certify._config import CertifyConfig
+from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
 from valuemulch.metrics import PairedResult, Summary
 
 SchemaVersion = Literal["valuemulch.certificate/2"]
@@ -185,6 +186,8 @@ class CertifiedEvaluation(Strict):
     """Best- and worst-aligned items, with the human, model and prior distributions."""
     tradeoff: list[TradeoffPoint]
     """Bounded answers at each budget in ``config.budgets``."""
+    cross_fit: CrossFitRecord | None = None
+    """How the test-split answers were cross-fitted; null when the saved model answered them itself."""
 
 
 class OptionCounts(Strict):
@@ -305,6 +308,8 @@ class ModelInfo(Strict):
     """Every file of the artifact, by relative path, to its SHA-256 hex digest."""
     trained_on: dict[str, Any]
     """The artifact's training provenance: testbed, split, items and their hash."""
+    layer: LayerSummary | None = None
+    """For a community layer (``stack``): its backbones and weights, per community; null for other policies."""
 
 
 class ItemsHash(Strict):

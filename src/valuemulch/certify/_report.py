@@ -10,9 +10,8 @@ without frontier runs or held-out communities is still a certificate.
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from valuemulch.certify._cert_values import (
@@ -31,8 +30,10 @@ from valuemulch.certify._cert_values import (
     _tradeoff_rows,
     metric_label,
 )
+from valuemulch.certify._html import _e, _table
 from valuemulch.certify._plots import PALETTE, SHAPES, _dot_whisker, _plot, _question_bars, _redline_chart, _tradeoff_chart
 from valuemulch.certify._record import Report
+from valuemulch.certify._report_layer import render_layer
 from valuemulch.metrics import METRICS
 
 __all__ = ["render_report"]
@@ -65,10 +66,6 @@ svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 """
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _cell(summary: Any, *, signed: bool = False, cls: str = "", extra: str = "") -> str:
     ci = _ci(summary)
     ci_html = f'<span class="ci">[{_num(ci[0], signed=signed)}, {_num(ci[1], signed=signed)}]</span>' if ci else ""
@@ -86,18 +83,6 @@ def _direction(diff: Any, metric: str) -> str:
 
 def _metric_head(metric: str) -> str:
     return f'<th title="{READING[METRICS[metric].orientation]}">{_e(metric_label(metric))}</th>'
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A table from already-escaped cells; a cell starting with ``<td`` or ``<th`` is used as is."""
-    body = "".join(
-        "<tr>" + "".join(c if c.startswith(("<td", "<th")) else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return (
-        '<div class="wide"><table><thead><tr>'
-        + "".join(h if h.startswith("<th") else f"<th>{h}</th>" for h in head)
-        + f"</tr></thead><tbody>{body}</tbody></table></div>"
-    )
 
 
 def _dl(pairs: Iterable[tuple[str, Any]]) -> str:
@@ -126,6 +111,7 @@ def _header(cert: Mapping[str, Any]) -> str:
                     f"{_e(_get(cert, 'model', 'label') or '—')} <span class='muted'>(policy {_e(_get(cert, 'model', 'policy') or '—')})</span>",
                 ),
                 ("testbed", _e(_get(cert, "testbed", "name") or "—")),
+                ("test answers", _answered_by(cert)),
                 ("certificate id", f"<code>{_e(cert.get('certificate_id') or '—')}</code>"),
                 ("created", _e(cert.get("created") or "—")),
                 ("schema", _e(cert.get("schema") or "—")),
@@ -141,6 +127,13 @@ def _header(cert: Mapping[str, Any]) -> str:
         else f"<p>{NOT_EVALUATED}: the certificate lists no rules.</p>",
     ]
     return "<header>" + "".join(parts) + "</header>"
+
+
+def _answered_by(cert: Mapping[str, Any]) -> str:
+    folds = _get(cert, "evaluation", "cross_fit", "folds")
+    if folds is None:
+        return "the saved model"
+    return f'<strong>cross-fitted</strong> over {_e(folds)} folds of the test questions (<a href="#layer">community layer</a>)'
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -437,6 +430,7 @@ def _provenance(cert: Mapping[str, Any]) -> str:
 SECTIONS = (
     ("agreement", "Per-community agreement", _agreement),
     ("metrics", "Metrics side by side", _metrics),
+    ("layer", "Community layer", render_layer),
     ("questions", "Distribution comparisons", _questions),
     ("tradeoff", "Trade-offs", _tradeoff),
     ("unseen", "Unseen communities", _unseen),

@@ -80,7 +80,7 @@ def evaluate_on_testbed(
     plan: dict[str, Any] | None = None
     if cross_fit is not None:
         fitted = cross_fitted(policy, testbed.items("train", "seen"), chosen, folds=cross_fit, seed=seed, progress=progress)
-        policy, plan = fitted, fitted.plan.to_dict()
+        policy, plan = fitted, fitted.plan.to_dict() | {"layers": fitted.summaries()}
     compare = recorded_for(testbed) if compare_recorded and split == "test" else []
     compare = [p for p in compare if p.label != policy.label]
     result = evaluate(policy, chosen, compare=compare, n_boot=n_boot, seed=seed, refusals=refusals)

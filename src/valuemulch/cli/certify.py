@@ -29,12 +29,24 @@ def certify_cmd(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for every CI.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstraps and of onboarding draws.")] = 0,
     adapt_k: Annotated[int, typer.Option(help="Answers each held-out community is onboarded from.")] = 10,
+    cross_fit: Annotated[
+        int | None,
+        typer.Option(
+            "--cross-fit",
+            metavar="K",
+            min=2,
+            help="For a `stack` model: answer each of K folds of the test questions with a layer refitted on the other folds "
+            "(over the model's backbones, plus every recorded run under recorded:*); the certificate says so.",
+        ),
+    ] = None,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Certify a model: agreement per community with CIs beside baselines and frontier models, bounds
     probes, a verdict by explicit rules; signed. Exit code 1 when the model is not certified."""
-    config = certify_config(model, testbed=testbed, policy_file=policy_file, n_boot=n_boot, seed=seed, adapt_k=adapt_k)
+    config = certify_config(
+        model, testbed=testbed, policy_file=policy_file, n_boot=n_boot, seed=seed, adapt_k=adapt_k, cross_fit=cross_fit
+    )
     with console.status("certifying") as status:
         written = certify(
             model, out, config, resolve_data_root(data), key or default_signing_key(), progress=lambda m: status.update(m)

@@ -21,6 +21,7 @@ import numpy as np
 from valuemulch.data import list_recorded
 from valuemulch.errors import ConfigError
 from valuemulch.policies._base import OPTIONAL_TEXT, TEXT, Constraint, Policy, Progress, Rng, build, integer, register
+from valuemulch.policies._params import parse_params
 from valuemulch.policies._recorded import PREFIX, RecordedPolicy
 from valuemulch.policies._stack_cv import Grid, fit_stack
 from valuemulch.policies._stack_math import Item, Layer
@@ -29,17 +30,39 @@ from valuemulch.types import NormItem, Norms, Question
 WILDCARD = "recorded:*"
 BACKBONES_HELP = (
     "comma-separated backbones: 'recorded:*' (every recorded run that answers the items), "
-    "'recorded:<model>/<method>/<task>', or any policy name that learns from the train split (encoder, option-text-prior, lm, ...)"
+    "'recorded:<model>/<method>/<task>', or any policy that learns from the train split (encoder, option-text-prior, lm, ...), "
+    "with parameters as name(key=value;key=value), e.g. lm(steering=few-shot;shots=5)"
 )
 
 
 def _specs(text: str) -> list[str]:
-    specs = [s.strip() for s in text.split(",") if s.strip()]
-    if not specs:
+    """The comma-separated backbones; commas inside ``name(key=value;...)`` do not split."""
+    specs, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ","):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            break
+        if ch == "," and depth == 0:
+            specs.append(text[start:i].strip())
+            start = i + 1
+    specs = [s for s in specs if s]
+    if not specs or depth != 0:
         raise ConfigError(
-            f"The 'backbones' parameter of StackPolicy must name at least one backbone ({BACKBONES_HELP}); got {text!r}."
+            f"The 'backbones' parameter of StackPolicy must name at least one backbone ({BACKBONES_HELP}), with balanced "
+            f"parentheses; got {text!r}."
         )
     return specs
+
+
+def _learned(spec: str) -> tuple[str, dict[str, Any]]:
+    """``lm(steering=few-shot;shots=5)`` -> ``("lm", {"steering": "few-shot", "shots": 5})``."""
+    name, paren, rest = spec.partition("(")
+    if not paren:
+        return spec, {}
+    if not rest.endswith(")") or not name.strip():
+        raise ConfigError(f"A backbone with parameters is written name(key=value;key=value), e.g. lm(steering=few-shot;shots=5); got {spec!r}.")
+    pairs = [p.strip() for p in rest[:-1].split(";") if p.strip()]
+    return name.strip(), parse_params(pairs)
 
 
 @register
@@ -69,16 +92,23 @@ class StackPolicy(Policy):
     def fit_backbones(self, norms: Norms, *, progress: Progress | None = None, rng: Rng = None) -> None:
         """Build every named backbone; those that learn, learn from ``norms`` (the train split)."""
         self._validate_params()
-        models: list[Policy] = []
+        named: list[tuple[str, Policy]] = []
         for spec in _specs(self.backbones):
             if spec == WILDCARD:  # without a data root there are no recorded runs to list
-                models += [self._recorded(name) for name in (list_recorded(self._root()) if self.data_root else [])]
+                named += [self._recorded(name) for name in (list_recorded(self._root()) if self.data_root else [])]
             elif spec.startswith(PREFIX):
-                models.append(self._recorded(spec.removeprefix(PREFIX)))
+                named.append(self._recorded(spec.removeprefix(PREFIX)))
             else:
-                models.append(build(spec).fit(norms, progress=progress, rng=rng))
-        self.models_ = list({m.label: m for m in models}.values())  # one per label (a run listed twice counts once)
+                name, params = _learned(spec)
+                model = build(name, **params).fit(norms, progress=progress, rng=rng)
+                named.append((spec if params else model.label, model))
+        self._keep(named)
         self.wildcard_ = WILDCARD in _specs(self.backbones)
+
+    def _keep(self, named: Sequence[tuple[str, Policy]]) -> None:
+        """The backbones, one per label (a run listed twice counts once); the layer knows them by label."""
+        unique = dict(named)
+        self.labels_, self.models_ = list(unique), list(unique.values())
 
     def fit_layer(self, norms: Norms) -> None:
         """Fit the layer on ``norms``: every backbone must answer some of its items (a ``recorded:*``
@@ -87,7 +117,8 @@ class StackPolicy(Policy):
             raise ConfigError("StackPolicy.fit_layer needs its backbones: call fit(norms) or fit_backbones(train) first.")
         items = list(norms)
         answers = self._answers(items)
-        named = {m.label for m in self.models_ if not (self.wildcard_ and isinstance(m, RecordedPolicy))}
+        pairs = list(zip(self.labels_, self.models_, strict=True))
+        named = {label for label, m in pairs if not (self.wildcard_ and isinstance(m, RecordedPolicy))}
         silent = [label for label, rows in answers.items() if all(p is None for p in rows)]
         for label in silent:
             if label in named or not self.wildcard_:
@@ -96,13 +127,31 @@ class StackPolicy(Policy):
                     "test questions only: evaluate with --cross-fit K (the layer is then fitted on other folds of the "
                     "evaluated questions), or drop it from --set backbones=..."
                 )
-        keep = [m for m in self.models_ if m.label not in silent]
+        keep = [(label, m) for label, m in pairs if label not in silent]
         if not keep:
             raise ConfigError(f"No backbone answers any of the {len(items)} items; check --set backbones=... ({BACKBONES_HELP}).")
-        self.models_ = keep
-        answers = {m.label: answers[m.label] for m in keep}
+        self._keep(keep)
+        answers = {label: answers[label] for label in self.labels_}
         self.layer_ = fit_stack(_items(items), answers, [i.distribution for i in items], Grid(n_folds=self.inner_folds))
         self._fitted = True
+
+    def for_refit(self) -> StackPolicy:
+        """A copy to fit a new layer with (cross-fitting a saved model): its learned backbones, plus,
+        under ``recorded:*``, every recorded run at the data root, including those the saved layer
+        left out because they answered none of its items."""
+        self.check_fitted()
+        copy = build(self.name, **self.get_params(deep=False))
+        named = list(zip(self.labels_, self.models_, strict=True))
+        if self.wildcard_ and self.data_root:
+            named += [self._recorded(name) for name in list_recorded(self._root())]
+        copy._keep(named)
+        copy.wildcard_ = self.wildcard_
+        return copy
+
+    def summary(self) -> dict[str, Any]:
+        """The fitted layer as a reader sees it (`Layer.summary`)."""
+        self.check_fitted()
+        return self.layer_.summary()
 
     # -- predicting -------------------------------------------------------------------------
     def covers(self, community: str, question: Question) -> bool:
@@ -123,7 +172,7 @@ class StackPolicy(Policy):
         by_community: dict[str, list[int]] = {}
         for j, item in enumerate(items):
             by_community.setdefault(item.community, []).append(j)
-        for model in self.models_:
+        for label, model in zip(self.labels_, self.models_, strict=True):
             rows: list[np.ndarray | None] = [None] * len(items)
             for community, idx in by_community.items():
                 asked = [j for j in idx if model.covers(community, items[j].question)]
@@ -131,7 +180,7 @@ class StackPolicy(Policy):
                     asked, model.predict(community, [items[j].question for j in asked]) if asked else [], strict=True
                 ):
                     rows[j] = np.asarray(p, dtype=np.float64)
-            out[model.label] = rows
+            out[label] = rows
         return out
 
     # -- data root ------------------------------------------------------------------------------
@@ -140,8 +189,9 @@ class StackPolicy(Policy):
             raise ConfigError("StackPolicy with recorded backbones needs the data root: pass --data DIR or set VALUEMULCH_DATA.")
         return Path(self.data_root)
 
-    def _recorded(self, run: str) -> RecordedPolicy:
-        return RecordedPolicy(run=run, data_root=str(self._root())).fit(Norms())
+    def _recorded(self, run: str) -> tuple[str, RecordedPolicy]:
+        model = RecordedPolicy(run=run, data_root=str(self._root())).fit(Norms())
+        return model.label, model
 
     def use_data_root(self, root: Path) -> None:
         """Replay the recorded backbones from ``root``: a saved layer evaluated with another --data
@@ -154,7 +204,8 @@ class StackPolicy(Policy):
     def state(self) -> dict[str, Any]:
         return {
             "layer": self.layer_.to_dict(),
-            "backbones": [m.label if isinstance(m, RecordedPolicy) else None for m in self.models_],
+            "backbones": [label if isinstance(m, RecordedPolicy) else None for label, m in zip(self.labels_, self.models_, strict=True)],
+            "labels": list(self.labels_),
             "wildcard": self.wildcard_,
         }
 
@@ -162,6 +213,7 @@ class StackPolicy(Policy):
         self.layer_ = Layer.from_dict(state["layer"])
         self.wildcard_ = bool(state["wildcard"])
         self._recorded_labels = list(state["backbones"])
+        self._labels = list(state.get("labels") or [])  # older artifacts: learned backbones go by their own label
         self._fitted = True
 
     def save_files(self, directory: Path) -> None:
@@ -170,13 +222,17 @@ class StackPolicy(Policy):
                 model.save(directory / "backbones" / str(k))
 
     def load_files(self, directory: Path) -> None:
-        models: list[Policy] = []
+        named: list[tuple[str, Policy]] = []
         for k, label in enumerate(self._recorded_labels):
-            models.append(self._recorded(label.removeprefix(PREFIX)) if label else Policy.load(directory / "backbones" / str(k)))
-        self.models_ = models
-        if sorted(m.label for m in models) != sorted(self.layer_.backbones):
+            if label:
+                named.append(self._recorded(label.removeprefix(PREFIX)))
+            else:
+                model = Policy.load(directory / "backbones" / str(k))
+                named.append((self._labels[k] if self._labels else model.label, model))
+        self._keep(named)
+        if sorted(self.labels_) != sorted(self.layer_.backbones):
             raise ConfigError(
-                f"{directory}: the saved backbones {[m.label for m in models]} are not the layer's {list(self.layer_.backbones)}."
+                f"{directory}: the saved backbones {self.labels_} are not the layer's {list(self.layer_.backbones)}."
             )
 
 

@@ -328,6 +328,28 @@ class Layer:
         pred = _predict_pooled(self, items, q, batch) if self.config.pooling != "single" else _predict_single(self, q, batch)
         return [pred[j, : i.n_options].copy() for j, i in enumerate(items)]
 
+    def summary(self) -> dict[str, Any]:
+        """What a reader needs to see of the layer: its backbones, what inner CV chose, each backbone's
+        temperature, and the weights (shared and per community) each answer gets in the pool. A single
+        backbone gets all the weight."""
+        if self.config.pooling == "single":
+            head = self.config.ranking[0] if self.config.ranking else self.backbones[0]
+            shared = {b: float(b == head) for b in self.backbones}
+        else:
+            shared = self.weights
+        return {
+            "backbones": list(self.backbones),
+            "choice": self.config.label(),
+            "pooling": self.config.pooling,
+            "temperatures": {b: c.temperature for b, c in zip(self.backbones, self.calibrations, strict=True)},
+            "weights": shared,
+            "community_weights": {
+                c: {b: float(np.exp(v)) for b, v in zip(self.backbones, w, strict=True)}
+                for c, w in sorted(self.community_log_weights.items())
+            },
+            "items_hash": self.items_hash,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, **asdict(self)}
 

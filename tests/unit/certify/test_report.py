@@ -25,6 +25,7 @@ EXAMPLE = Path(__file__).parents[2] / "fixtures" / "certificate_example.json"
 HEADINGS = (
     "Per-community agreement",
     "Metrics side by side",
+    "Community layer",
     "Distribution comparisons",
     "Trade-offs",
     "Unseen communities",
@@ -226,3 +227,61 @@ def test_model_card_keeps_tables_whole(cert: dict[str, Any]) -> None:
     cert["verdict"]["rules"][0]["detail"] = "a | b\nc"
     rule_line = next(line for line in render_model_card(cert).splitlines() if cert["verdict"]["rules"][0]["id"] in line)
     assert "a \\| b c" in rule_line and rule_line.count(" | ") == 2
+
+
+def _layer(backbones: list[str], communities: list[str], seed: int) -> dict[str, Any]:
+    """A layer summary as `Layer.summary()` writes it, with distinct weights per community."""
+    weights = {b: 1 / len(backbones) for b in backbones}
+    per = {}
+    for i, c in enumerate(communities):
+        raw = [1.0 + ((i + seed) * (j + 1)) % 5 for j in range(len(backbones))]
+        per[c] = {b: r / sum(raw) for b, r in zip(backbones, raw, strict=True)}
+    return {
+        "backbones": backbones,
+        "choice": "linear/ce/l2=0.001/shrink=0.03",
+        "pooling": "linear",
+        "temperatures": {b: 1.0 + k / 10 for k, b in enumerate(backbones)},
+        "weights": weights,
+        "community_weights": per,
+        "items_hash": "0" * 16,
+    }
+
+
+def test_layer_section_shows_backbones_and_each_communitys_weights(cert: dict[str, Any]) -> None:
+    """Point 7 of issue 15: a stack model's certificate shows its backbones and a heatmap of every
+    community's weights; without a layer the section says the policy answers on its own."""
+    assert "answers on its own" in _section(render_report(cert), "layer")
+    communities = cert["model"]["communities"]
+    backbones = ["encoder", "option-text-prior", "recorded:gpt-4/<b>sequence</b>/task1@globalopinionqa"]
+    cert["model"]["policy"] = "stack"
+    cert["model"]["layer"] = _layer(backbones, communities, 0)
+    layer = _section(render_report(cert), "layer")
+    assert "linear/ce/l2=0.001/shrink=0.03" in layer and "Cross-fitted" not in layer
+    assert "<b>sequence</b>" not in layer and html.escape("gpt-4/<b>sequence</b>/task1") in layer  # escaped, prefix dropped
+    heatmap = re.search(r"<svg[^>]*>.*?</svg>", layer, re.S)
+    assert heatmap and 'aria-label="Pooling weight of each backbone per community"' in heatmap.group(0)
+    for c in communities:  # one row per community, every cell printed (the plot reads without colour)
+        for b in backbones:
+            w = cert["model"]["layer"]["community_weights"][c][b]
+            assert html.escape(f"{c} · {b}: {w:.3f}") in heatmap.group(0)
+    assert "Community layer: `linear/ce/l2=0.001/shrink=0.03`" in render_model_card(cert)
+
+
+def test_cross_fitted_certificate_says_so_with_each_folds_layer(cert: dict[str, Any]) -> None:
+    communities = cert["model"]["communities"]
+    cert["model"]["policy"] = "stack"
+    cert["model"]["layer"] = _layer(["encoder", "option-text-prior"], communities, 0)
+    runs = [f"recorded:run{k}/sequence/task1@x" for k in range(14)]
+    folds = [_layer(["encoder", *runs], communities, seed) for seed in range(3)]
+    cert["config"]["cross_fit"] = 3
+    cert["evaluation"]["cross_fit"] = {"folds": 3, "seed": 0, "fold_of": {"q1": 0, "q2": 1, "q3": 2, "q4": 2}, "layers": folds}
+    page = render_report(cert)
+    assert "cross-fitted</strong> over 3 folds" in page[: page.index("<nav>")]
+    layer = _section(page, "layer")
+    assert "Cross-fitted." in layer and "fold 2" in layer
+    heatmap = re.search(r"<svg[^>]*>.*?</svg>", layer, re.S)
+    assert heatmap and "all others (5)" in heatmap.group(0)  # 15 backbones: the 10 heaviest, then the rest summed
+    c = communities[0]
+    mean = sum(f["community_weights"][c]["encoder"] for f in folds) / 3
+    assert html.escape(f"{c} · encoder: {mean:.3f}") in heatmap.group(0)
+    assert "**Cross-fitted.**" in render_model_card(cert)

@@ -158,3 +158,35 @@ def test_cross_fitting_needs_a_stack_and_two_folds(roots: tuple[Path, Path]) -> 
         cross_fit(Policy.__new__(Policy), Norms(), norms, folds=3)
     with pytest.raises(ConfigError, match="K >= 2"):
         cross_fit(_stack(root), Norms(), norms, folds=1)
+
+
+def test_a_backbone_takes_parameters_and_keeps_its_label_through_save(roots: tuple[Path, Path], tmp_path: Path) -> None:
+    """``name(key=value;...)`` builds a backbone with parameters (how `lm(steering=few-shot)` is pooled);
+    the layer knows it by that text, so two settings of one policy are two backbones."""
+    root, _ = roots
+    norms = frontier_targets(root)
+    stack = _stack(root, "position-prior(per_community=false),position-prior,recorded:*").fit(norms)
+    assert stack.labels_[:2] == ["position-prior(per_community=false)", "position-prior"]
+    assert stack.models_[0].per_community is False and stack.models_[1].per_community is True
+    stack.save(tmp_path / "model")
+    loaded = Policy.load(tmp_path / "model")
+    assert loaded.labels_ == stack.labels_
+    question = next(iter(norms)).question
+    np.testing.assert_array_equal(loaded.predict("Japan", [question])[0], stack.predict("Japan", [question])[0])
+    for bad in ("position-prior(per_community=false", "position-prior)x(", "(per_community=false)"):
+        with pytest.raises(ConfigError, match="backbone"):
+            _stack(root, bad).fit(norms)
+
+
+def test_cross_fitting_a_saved_layer_adds_the_runs_it_left_out(roots: tuple[Path, Path]) -> None:
+    """A `recorded:*` layer fitted where no run answers (the train split) pools the rest alone; cross-
+    fitting it (certify --cross-fit) refits each fold over every recorded run as well."""
+    root, _ = roots
+    items = list(frontier_targets(root))
+    elsewhere = Norms([NormItem("Nowhere", i.question, i.distribution) for i in items if i.community == COUNTRIES[0]])
+    saved = _stack(root).fit(elsewhere)
+    assert list(saved.layer_.backbones) == ["uniform"]
+    fitted = cross_fit(saved, Norms(), Norms(items), folds=3)
+    for summary in fitted.summaries():
+        assert "recorded:m1/express_distribution/task1@globalopinionqa" in summary["backbones"]
+    assert list(saved.layer_.backbones) == ["uniform"]  # the saved layer itself is untouched
