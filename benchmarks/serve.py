@@ -437,6 +437,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vm-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = dict(os.environ, VALUEMULCH_KEYS=str(tmp / "keys"), VALUEMULCH_AUDIT=str(tmp / "audit.sqlite"))
+        # one load generator is one client address: the per-client rate limit would measure itself
+        env.setdefault("VALUEMULCH_LIMITS__RATE_PER_MINUTE", "60000000")
+        env.setdefault("VALUEMULCH_LIMITS__RATE_BURST", "1000000")
         model_args, model_desc = prepare_model(args, tmp, env)
         decide_env = dict(env, **dict(kv.split("=", 1) for kv in args.decide_env))
         decide_port, bare_port = free_port(), free_port()

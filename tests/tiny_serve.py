@@ -14,6 +14,9 @@ import hashlib
 import json
 import shutil
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +118,13 @@ def register(home: TinyHome, *, promote: bool = True) -> None:
 
 
 def serve_app(
-    home: TinyHome, *, model: str | None = None, allow_uncertified: bool = False, guard_url: str | None = None, **limits: int
+    home: TinyHome,
+    *,
+    model: str | None = None,
+    allow_uncertified: bool = False,
+    guard_url: str | None = None,
+    workers: int | None = None,
+    **limits: Any,
 ) -> Any:
     """The FastAPI app `valuemulch serve` would run for ``home``: its audit log, registry and admin key,
     trusting the home's signing key; ``limits`` override `Limits` fields; ``guard_url`` adds a guard."""
@@ -137,16 +146,34 @@ def serve_app(
             limits=OldLimits(**limits),
         )
         return create_app(config)  # type: ignore[call-arg]
-    guard = {"guard_url": guard_url, "guard_model": "guard"} if guard_url else {}
+    guard: dict[str, Any] = {"guard_url": guard_url, "guard_model": "guard"} if guard_url else {}
+    if workers is not None:
+        guard["workers"] = workers
     serve = ServeSettings(
         model=model,
         admin_key_hash=home.admin_key_hash,
         allow_uncertified=allow_uncertified,
         trusted_keys=(home.public_key,),
-        **guard,  # type: ignore[arg-type]
+        **guard,
     )
-    settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**limits))
+    # no rate limit unless a test sets one: in-process clients all come from one address
+    settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**{"rate_per_minute": None, **limits}))
     return create_app(settings, load_deployment(settings, model))
+
+
+@contextmanager
+def ready_client(app: Any, timeout: float = 120.0) -> Iterator[Any]:
+    """A `TestClient` on ``app`` once ``/v1/health`` says ready: the service loads its models in the
+    background after start and answers 503 until then, as a real client would see."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        deadline = time.monotonic() + timeout
+        while (health := client.get("/v1/health")).status_code != 200:
+            if time.monotonic() > deadline or health.json().get("status") == "failed":
+                raise AssertionError(f"the service did not become ready within {timeout:.0f} s: {health.text}")
+            time.sleep(0.05)
+        yield client
 
 
 if __name__ == "__main__":

@@ -64,6 +64,30 @@ class Limits(BaseModel):
         ge=1,
         description="Longest chat message the multiple-choice parser reads, in characters (bounds its work per request).",
     )
+    max_total_chars: int = Field(
+        default=64_000,
+        ge=1,
+        description="Most characters of question and option text in one request, all questions together; more gets 413.",
+    )
+    max_new_questions: int = Field(
+        default=16,
+        ge=1,
+        description="Most questions in one request the service has not answered before (each costs model and detector "
+        "time; answered ones are cached); more gets 413, so split the batch.",
+    )
+    deadline_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds of work one request may take; past it the work stops, nothing is logged, and the answer is "
+        "503 with Retry-After.",
+    )
+    rate_per_minute: float | None = Field(
+        default=600.0,
+        gt=0,
+        description="Requests per minute one client (by address) may make, on average; more get 429 with Retry-After. "
+        "None: no limit (behind a proxy that limits instead).",
+    )
+    rate_burst: int = Field(default=60, ge=1, description="Requests one client may make at once before the rate applies.")
 
 
 class ServeSettings(BaseModel):
@@ -91,6 +115,13 @@ class ServeSettings(BaseModel):
         description="API root of an OpenAI-compatible chat model that judges tier 1 too (e.g. http://127.0.0.1:8001/v1); it can only add masks.",
     )
     guard_model: str | None = Field(default=None, description="The model name the guard server serves (with guard_url).")
+    workers: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Threads answering requests at once (the rest queue); on 2 cores more threads only add waiting "
+        "(benchmarks/serve_load.py).",
+    )
     guard_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a guard verdict; a timeout counts as doubt."
     )

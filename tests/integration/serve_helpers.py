@@ -28,6 +28,9 @@ def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "VALUEMULCH_DATA"}
     env["XDG_CACHE_HOME"] = "/nonexistent-valuemulch-cache"
     env["PYTHONUNBUFFERED"] = "1"
+    # load tests fire hundreds of requests a second from one address; the rate limit has its own test
+    env["VALUEMULCH_LIMITS__RATE_PER_MINUTE"] = "60000000"
+    env["VALUEMULCH_LIMITS__RATE_BURST"] = "1000000"
     return env
 
 

@@ -145,7 +145,7 @@ def test_decide_answers_for_every_community_inside_the_red_lines(
     client: httpx.Client, deployed: Deployed, communities: list[str]
 ) -> None:
     health = client.get("/v1/health").json()
-    assert health["status"] == "ok" and health["model_id"] == deployed.model_id
+    assert health["status"] == "ready" and health["model_id"] == deployed.model_id
     assert health["certified"] is True and health["certificate_id"] == deployed.certificate_id
 
     def plain(community: str) -> dict[str, Any]:

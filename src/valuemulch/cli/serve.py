@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +34,14 @@ def serve_cmd(
     ] = None,
     guard_url: GuardUrlOpt = None,
     guard_model: GuardModelOpt = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Threads answering requests at once (the rest queue).")
+    ] = ServeSettings.model_fields["workers"].default,
 ) -> None:
-    """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ..."""
+    """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ...
+
+    The port opens at once; the models load in the background, and /v1/health answers 503 "starting"
+    until they have, then 200 "ready"."""
     import torch
     import uvicorn
 
@@ -45,10 +52,16 @@ def serve_cmd(
     serve = ServeSettings(
         model=model, policy_file=policy_file, admin_key_hash=key_hash,
         allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []), guard_url=guard_url, guard_model=guard_model,
+        workers=workers,
     )  # fmt: skip
     settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
     app_ = create_app(settings, load_deployment(settings, settings.serve.model))
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("valuemulch serve: %(message)s"))
+    logging.getLogger("valuemulch.serve").addHandler(handler)
+    logging.getLogger("valuemulch.serve").setLevel(logging.INFO)
+    typer.echo(f"valuemulch serve: http://{host}:{port}, loading the models (GET /v1/health says when it is ready)", err=True)
     uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
 
 

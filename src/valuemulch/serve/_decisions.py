@@ -8,6 +8,7 @@ import numpy as np
 
 from valuemulch.bounds import BoundedAnswer
 from valuemulch.serve._audit import AuditLog, Record, request_hash
+from valuemulch.serve._budget import Budget
 from valuemulch.serve._deployment import Deployment
 from valuemulch.serve._middleware import ServiceError
 from valuemulch.types import Question
@@ -53,9 +54,13 @@ def decide(
     community: str,
     questions: list[Question],
     strength: float,
+    budget: Budget,
 ) -> list[tuple[BoundedAnswer, Record]]:
-    """Answer and audit; a record is committed before its answer leaves."""
-    results = d.answers(community, questions, strength)
+    """Answer within ``budget``, then audit; a record is committed before its answer leaves, and none is
+    written for a request stopped by its budget (the deadline is checked again just before)."""
+    budget.check_text(questions)
+    results = d.answers(community, questions, strength, budget)
+    budget.check_time()
     digest = request_hash(body)
     out = []
     for q, (answer, _) in zip(questions, results, strict=True):

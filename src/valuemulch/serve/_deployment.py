@@ -8,7 +8,10 @@ signature by a trusted key are checked.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,11 +23,15 @@ from valuemulch.bounds import BoundedAnswer, Guard, GuardJudge, OrgPolicy, apply
 from valuemulch.certify import file_hashes, model_population
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Policy
+from valuemulch.serve._budget import Budget
+from valuemulch.serve._middleware import ServiceError
 from valuemulch.serve._registry import Entry, Registry, checked_certificate, signed_verdict
 from valuemulch.settings import Settings
 from valuemulch.types import Question
 
+logger = logging.getLogger(__name__)
 PREDICTION_CACHE = 4096  # distinct questions whose per-community answers stay in memory
+PREDICT_CHUNK = 4  # new questions answered together between deadline checks
 _Answers = tuple[dict[str, np.ndarray], np.ndarray]
 
 
@@ -46,27 +53,42 @@ class Deployment:
     _predictions: OrderedDict[tuple[object, ...], _Answers] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _predict(self, questions: list[Question]) -> list[_Answers]:
+    def _predict(self, questions: list[Question], budget: Budget | None) -> list[_Answers]:
         """Every community's raw answer and the population answer per question, memoised by content:
-        deployers ask the same question for many communities, and the model is frozen while it serves."""
+        deployers ask the same question for many communities, and the model is frozen while it serves.
+        New questions are counted against ``budget`` first, then answered a few at a time with the
+        deadline checked in between (what is done stays cached for a retry)."""
         keys = [(q.text, q.options, q.ordinal) for q in questions]
         found: dict[tuple[object, ...], _Answers] = {k: v for k in keys if (v := self._predictions.get(k)) is not None}
-        missing = [q for q, k in zip(questions, keys, strict=True) if k not in found]
-        if missing:
-            everyone = self.policy.predict_communities(self.communities, missing)
-            population = model_population(self.policy, self.communities, missing)
-            for i, q in enumerate(missing):
-                found[(q.text, q.options, q.ordinal)] = ({c: everyone[c][i] for c in self.communities}, population[i])
+        missing = list({k: q for q, k in zip(questions, keys, strict=True) if k not in found}.values())
+        if budget is not None:
+            budget.check_new(len(missing))
+        for start in range(0, len(missing), PREDICT_CHUNK):
+            if budget is not None:
+                budget.check_time()
+            chunk = missing[start : start + PREDICT_CHUNK]
+            everyone = self.policy.predict_communities(self.communities, chunk)
+            population = model_population(self.policy, self.communities, chunk)
+            fresh = {
+                (q.text, q.options, q.ordinal): ({c: everyone[c][i] for c in self.communities}, population[i])
+                for i, q in enumerate(chunk)
+            }
+            found.update(fresh)
             with self._lock:
-                self._predictions.update(found)
+                self._predictions.update(fresh)
                 while len(self._predictions) > PREDICTION_CACHE:
                     self._predictions.popitem(last=False)
         return [found[k] for k in keys]
 
-    def answers(self, community: str, questions: list[Question], strength: float) -> list[tuple[BoundedAnswer, np.ndarray]]:
-        """Bounded answers; the population answer is the mean over the model's communities, as certified."""
+    def answers(
+        self, community: str, questions: list[Question], strength: float, budget: Budget | None = None
+    ) -> list[tuple[BoundedAnswer, np.ndarray]]:
+        """Bounded answers; the population answer is the mean over the model's communities, as certified.
+        With a ``budget``, the deadline is checked before each question's bounds (the detector's work)."""
         out = []
-        for q, (everyone, population) in zip(questions, self._predict(questions), strict=True):
+        for q, (everyone, population) in zip(questions, self._predict(questions, budget), strict=True):
+            if budget is not None:
+                budget.check_time()
             raw = everyone[community]
             bounded = apply_bounds(
                 q,
@@ -86,8 +108,12 @@ class Deployment:
         return replace(self, org_policy=org_policy)
 
     def warm_up(self) -> None:
-        """Load the encoder, the detector's classifier and the weights now, not on the first request."""
-        self.answers(self.communities[0], [Question("warm-up", "Is this service ready?", ("Yes", "No"))], 1.0)
+        """Load the encoder, the detector's models and the weights now, not on the first request. The
+        question is new each time: a cached one would be answered from the embedding cache without
+        loading the encoders at all (one row per start is what that costs the cache)."""
+        nonce = uuid.uuid4().hex[:12]
+        question = Question(f"warm-up-{nonce}", f"Is this service ready to answer? (start {nonce})", ("Yes", "No"))
+        self.answers(self.communities[0], [question], 1.0)
 
 
 def _entry(registry: Registry, model: str | None) -> Entry | None:
@@ -177,3 +203,51 @@ class LiveDeployment:
         """Serve ``deployment`` from now on; callers hold `lock` while they build it."""
         self._current = deployment
         return deployment
+
+
+class Readiness:
+    """Whether the service has loaded every model it needs: ``starting`` until the deployment's warm-up
+    (run in a thread, so the port answers health checks meanwhile) is done, then ``ready``; ``failed``
+    with the reason if it raised. Answering routes refuse with 503 until ready."""
+
+    RETRY_AFTER_S = 2
+
+    def __init__(self) -> None:
+        self.status = "starting"
+        self.error: str | None = None
+        self.seconds: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, deployment: Deployment) -> None:
+        def warm() -> None:
+            started = time.perf_counter()
+            try:
+                deployment.warm_up()
+            except Exception as err:  # reported by /v1/health and the log, never swallowed
+                logger.exception("warm-up failed")
+                self.error, self.status = f"{type(err).__name__}: {err}", "failed"
+                return
+            self.seconds = round(time.perf_counter() - started, 3)
+            logger.info("ready: models loaded in %.1f s", self.seconds)
+            self.status = "ready"
+
+        self._thread = threading.Thread(target=warm, name="valuemulch-warm-up", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the warm-up ends (for callers that serve nothing meanwhile); True when ready."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status == "ready"
+
+    def require(self) -> None:
+        if self.status == "ready":
+            return
+        if self.status == "failed":
+            raise ServiceError(503, "not_ready", f"The service could not load its models ({self.error}); see its log.")
+        raise ServiceError(
+            503,
+            "starting",
+            f"The service is still loading its models; retry after {self.RETRY_AFTER_S} s (GET /v1/health says when it is ready).",
+            headers={"Retry-After": str(self.RETRY_AFTER_S)},
+        )

@@ -23,9 +23,12 @@ logger = logging.getLogger(__name__)
 class ServiceError(Exception):
     """An answer the service chose to refuse, with its HTTP status, a stable code and the field at fault."""
 
-    def __init__(self, status: int, code: str, message: str, field_name: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field_name: str | None = None, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field_name
+        self.headers = headers or {}
 
 
 def error_body(status: int, code: str, message: str, field_name: str | None = None) -> dict[str, Any]:
@@ -46,7 +49,7 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
 
 async def _service(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), status_code=exc.status)
+    return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.field), status_code=exc.status, headers=exc.headers)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:

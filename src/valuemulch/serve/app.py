@@ -10,10 +10,15 @@ nothing lives at module level, so tests and the CLI build as many apps as they l
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from valuemulch.serve._audit import AuditLog
-from valuemulch.serve._deployment import Deployment, LiveDeployment
+from valuemulch.serve._budget import RateLimit
+from valuemulch.serve._deployment import Deployment, LiveDeployment, Readiness
 from valuemulch.serve._middleware import BodyLimit, install_error_handlers
 from valuemulch.serve.routes import admin, chat, communities, decide, distribution, health
 from valuemulch.serve.schemas import request_models
@@ -21,20 +26,32 @@ from valuemulch.settings import Settings
 
 
 def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
-    """The service for ``deployment``: opens the audit log at ``settings.audit``, warms the model up and
-    wires the routes; request limits are ``settings.limits``. Admin routes may swap the deployment later."""
+    """The service for ``deployment``: opens the audit log at ``settings.audit`` and wires the routes;
+    request limits are ``settings.limits``. At start it sizes the worker pool (``settings.serve.workers``)
+    and loads every model in the background: health says ``starting`` until then, and answering routes
+    refuse with 503. Admin routes may swap the deployment later."""
     audit = AuditLog(settings.audit)
-    deployment.warm_up()
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.serve.workers
+        readiness.start(deployment)
+        yield
+
     app = FastAPI(
         title="ValueMulch decision service",
         version="1",
         description="Answers for a community inside three tiers of bounds; every decision is audited.",
+        lifespan=lifespan,
     )
     models = request_models(settings.limits)
     app.state.settings = settings
     app.state.live = LiveDeployment(deployment)
     app.state.audit = audit
+    app.state.readiness = readiness
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(RateLimit, limits=settings.limits)  # outermost: a limited client costs no body read
     install_error_handlers(app)
     app.include_router(decide.build_router(models))
     app.include_router(distribution.build_router(models))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from valuemulch.serve._audit import AuditLog
+from valuemulch.serve._budget import Budget
 from valuemulch.serve._deployment import Deployment, LiveDeployment
 from valuemulch.serve._middleware import ServiceError
 from valuemulch.settings import Settings
@@ -30,14 +31,18 @@ async def _deployment(request: Request) -> Deployment:
     return live.current
 
 
-def answering(request: Request) -> tuple[Deployment, AuditLog, bytes]:
-    """What an answering route needs: the current deployment, the audit log and the request body
-    exactly as received (kept by `BodyLimit`, so anyone holding it can find its audit record).
+def answering(request: Request) -> tuple[Deployment, AuditLog, bytes, Budget]:
+    """What an answering route needs: the current deployment, the audit log, the request body
+    exactly as received (kept by `BodyLimit`, so anyone holding it can find its audit record) and
+    the request's budget, whose clock starts now. 503 while the service is still starting.
 
-    A plain call, not three FastAPI dependencies: each dependency costs about 10 µs per request
-    on the hottest routes, for values that are only attribute reads.
+    A plain call, not FastAPI dependencies: each dependency costs about 10 µs per request on the
+    hottest routes, for values that are only attribute reads.
     """
-    return request.app.state.live.current, request.app.state.audit, bytes(getattr(request.state, "raw_body", b""))
+    state = request.app.state
+    state.readiness.require()
+    body = bytes(getattr(request.state, "raw_body", b""))
+    return state.live.current, state.audit, body, Budget(state.settings.limits)
 
 
 def require_admin(request: Request) -> None:

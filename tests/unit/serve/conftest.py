@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tiny_serve import TinyHome, register, serve_app, tiny_home
+from tiny_serve import TinyHome, ready_client, register, serve_app, tiny_home
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> TinyHome:
 
 @pytest.fixture(scope="module")
 def client(home: TinyHome) -> Iterator[TestClient]:
-    with TestClient(serve_app(home)) as c:
+    with ready_client(serve_app(home)) as c:
         yield c
 
 

@@ -11,9 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tiny_serve import TinyHome, register, registry_of, serve_app, tiny_home
+from tiny_serve import TinyHome, ready_client, register, registry_of, serve_app, tiny_home
 from valuemulch.errors import ConfigError
 
 
@@ -48,7 +47,7 @@ def test_admin_promote_refuses_a_forged_flag(uncertified: TinyHome, tmp_path_fac
     # a certified model serves; the forged one must not replace it
     good = tiny_home(Path(tmp_path_factory.mktemp("good")), signer=uncertified)
     register(good)
-    with TestClient(serve_app(good)) as client:
+    with ready_client(serve_app(good)) as client:
         auth = {"Authorization": f"Bearer {good.admin_key}"}
         r = client.post("/v1/admin/promote", json={"model_id": uncertified.model_id}, headers=auth)
         assert r.status_code == 409 and "not certified" in r.json()["error"]["message"], r.text
@@ -56,7 +55,7 @@ def test_admin_promote_refuses_a_forged_flag(uncertified: TinyHome, tmp_path_fac
 
 
 def test_allow_uncertified_serves_it_marked_uncertified(uncertified: TinyHome) -> None:
-    with TestClient(serve_app(uncertified, model=uncertified.model_id, allow_uncertified=True)) as client:
+    with ready_client(serve_app(uncertified, model=uncertified.model_id, allow_uncertified=True)) as client:
         health = client.get("/v1/health").json()
         assert health["certified"] is False and health["certificate_id"] is None, health
         r = client.post("/v1/decide", json={"community": "Britain", "question": "Is it good?", "options": ["Yes", "No"]})

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openai_server import serve_openai
-from tiny_serve import TinyHome, register, serve_app, tiny_home
+from tiny_serve import TinyHome, ready_client, register, serve_app, tiny_home
 
 TOWN = "What should the town build first?"
 WORDS = ["library", "park", "pool"]
@@ -33,7 +33,7 @@ def doubting(tmp_path_factory: pytest.TempPathFactory, first: int) -> Iterator[T
     register(home)
     with serve_openai(None) as guard:
         url = guard.url.replace("/v1", f"/doubt/{WORDS[first]}/v1")
-        with TestClient(serve_app(home, guard_url=url)) as c:
+        with ready_client(serve_app(home, guard_url=url)) as c:
             yield c
 
 

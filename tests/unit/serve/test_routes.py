@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tiny_serve import TinyHome, register, serve_app, tiny_home
+from tiny_serve import TinyHome, ready_client, register, serve_app, tiny_home
 
 RELIGION = "How important is religion in your life?"
 OPTIONS = ["Very important", "Rather important", "Not very important", "Not at all important"]
@@ -31,7 +31,7 @@ def _mc(options: list[str]) -> str:
 def test_health_and_communities_name_the_certified_model(client: TestClient, home: TinyHome) -> None:
     health = client.get("/v1/health").json()
     assert health["model_id"] == home.model_id and health["certificate_id"] == home.certificate_id
-    assert health["certified"] is True and health["status"] == "ok"
+    assert health["certified"] is True and health["status"] == "ready"
     communities = client.get("/v1/communities").json()["communities"]
     assert [c["id"] for c in communities] == ["Britain", "India (Current national sample)", "S. Korea"]
     assert communities[0]["certified_one_minus_jsd"] == 0.81
@@ -128,7 +128,7 @@ LIMITS = {"max_options": 3, "max_batch": 2, "max_question_chars": 60, "max_optio
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tiny_home(Path(tmp_path_factory.mktemp("limited")))
     register(home)
-    with TestClient(serve_app(home, **LIMITS)) as c:
+    with ready_client(serve_app(home, **LIMITS)) as c:
         yield c
 
 

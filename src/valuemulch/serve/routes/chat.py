@@ -65,14 +65,14 @@ def build_router(models: RequestModels) -> APIRouter:
     def chat(payload: ChatBase, request: Request) -> dict[str, Any]:
         """OpenAI-compatible: ``model`` names a community (``valuemulch/<community>``); the last user
         message holds a multiple-choice question; the reply is the bounded choice's letter."""
-        d, audit, body = answering(request)
+        d, audit, body, budget = answering(request)
         if not payload.model.startswith(MODEL_PREFIX):
             raise ServiceError(
                 404, "unknown_community", f"model must be '{MODEL_PREFIX}<community>', got '{payload.model}'.", "model"
             )
         community = community_of(d, payload.model.removeprefix(MODEL_PREFIX))
         question = _question(payload, models)
-        [(answer, record)] = decide(d, audit, body, "/v1/chat/completions", community, [question], 1.0)
+        [(answer, record)] = decide(d, audit, body, "/v1/chat/completions", community, [question], 1.0, budget)
         choice = choose(answer, payload.seed)
         unclear = answer.refused and answer.reasons[-1].code == "no_clear_option"
         return {

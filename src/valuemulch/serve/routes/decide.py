@@ -18,10 +18,10 @@ def build_router(models: RequestModels) -> APIRouter:
 
     def decide_one(payload: DecideBase, request: Request) -> JSONResponse:
         """One question for one community: the bounded distribution and a choice."""
-        d, audit, body = answering(request)
+        d, audit, body, budget = answering(request)
         community = community_of(d, payload.community)
         question = payload.to_question(f"request:{uuid.uuid4().hex[:12]}")
-        [(answer, record)] = decide(d, audit, body, "/v1/decide", community, [question], payload.strength)
+        [(answer, record)] = decide(d, audit, body, "/v1/decide", community, [question], payload.strength, budget)
         choice = choose(answer, payload.seed)
         # Built as plain JSON (the schema is DecideOut): validating our own output again costs more than the rest.
         return JSONResponse(

@@ -17,10 +17,10 @@ def build_router(models: RequestModels) -> APIRouter:
 
     def distribution(payload: DistributionBase, request: Request) -> DistributionOut:
         """A batch of questions for one community: bounded distributions, one audit record each."""
-        d, audit, body = answering(request)
+        d, audit, body, budget = answering(request)
         community = community_of(d, payload.community)
         questions = [q.to_question(f"request:{uuid.uuid4().hex[:12]}") for q in payload.questions]
-        results = decide(d, audit, body, "/v1/distribution", community, questions, payload.strength)
+        results = decide(d, audit, body, "/v1/distribution", community, questions, payload.strength, budget)
         items = [
             DistributionItem(
                 decision_id=r.seq,
