@@ -426,6 +426,7 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra environment for the decide server only, for experiments (e.g. OMP_NUM_THREADS=1); repeatable",
     )
+    parser.add_argument("--workers", type=int, help="the decide server's `serve --workers` (default: the shipped one)")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server is not None:
@@ -442,12 +443,13 @@ def main() -> None:
         env.setdefault("VALUEMULCH_LIMITS__RATE_BURST", "1000000")
         model_args, model_desc = prepare_model(args, tmp, env)
         decide_env = dict(env, **dict(kv.split("=", 1) for kv in args.decide_env))
+        workers = ["--workers", str(args.workers)] if args.workers else []
         decide_port, bare_port = free_port(), free_port()
         audit = tmp / "audit.sqlite"
         servers = [
             start(
                 "decide",
-                ["-m", "valuemulch.cli", "serve", "--port", str(decide_port), "--audit", str(audit), *model_args],
+                ["-m", "valuemulch.cli", "serve", "--port", str(decide_port), "--audit", str(audit), *model_args, *workers],
                 decide_env,
                 tmp / "decide.log",
                 decide_port,
@@ -505,6 +507,7 @@ def main() -> None:
             "so consecutive requests differ in question and community; the service's in-memory embedding cache is warm "
             "after the warm-up (the texts repeat), so this is steady state, not first-time embedding"
         )
+        print(f"- decide server's workers: {args.workers or 'the default'}")
         if args.decide_env:
             print(f"- decide server's extra environment (an experiment, not the shipped setting): {' '.join(args.decide_env)}")
         print("- bare: one sync `POST /bare` parsing a pydantic body of the same shape, same uvicorn settings (1 worker)\n")

@@ -116,11 +116,11 @@ class ServeSettings(BaseModel):
     )
     guard_model: str | None = Field(default=None, description="The model name the guard server serves (with guard_url).")
     workers: int = Field(
-        default=8,
+        default=40,
         ge=1,
         le=256,
-        description="Threads answering requests at once (the rest queue); on 2 cores more threads only add waiting "
-        "(benchmarks/serve_load.py).",
+        description="Threads answering requests at once (the rest queue). Each waits on the audit log's fsync, so on "
+        "2 cores 40 answered more than 8 or 2 (docs/serve_benchmark.md).",
     )
     guard_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a guard verdict; a timeout counts as doubt."
