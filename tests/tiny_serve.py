@@ -145,7 +145,8 @@ def serve_app(
         trusted_keys=(home.public_key,),
         **guard,  # type: ignore[arg-type]
     )
-    settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**limits))
+    keys = home.public_key.parent  # the home's signing key also signs its audit log's checkpoints
+    settings = Settings(registry=home.registry, audit=home.audit, keys=keys, serve=serve, limits=Limits(**limits))
     return create_app(settings, load_deployment(settings, model))
 
 
