@@ -167,6 +167,10 @@ class _Walk:
         return report
 
 
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
+
+
 def _findings(report: ChainReport, every: int, expect_head: str | None, expect_seq: int | None) -> list[str]:
     """What an intact chain still does not prove, in words an operator can act on."""
     out: list[str] = []
@@ -179,7 +183,7 @@ def _findings(report: ChainReport, every: int, expect_head: str | None, expect_s
     if report.at_risk:
         since = f"the last signed checkpoint (seq {report.last_checkpoint})" if report.last_checkpoint else "no signed checkpoint"
         out.append(
-            f"{report.at_risk} records at risk: seq {covered + 1}-{last} follow {since} and no signature covers them, "
+            f"{_records(report.at_risk)} at risk: seq {covered + 1}-{last} follow {since} and no signature covers them, "
             f"so the log is unverifiable beyond seq {covered}: records cut from its end, rewritten or appended after "
             f"seq {covered} leave no trace here (keep the head elsewhere and pass --expect-head)"
         )
@@ -190,7 +194,7 @@ def _findings(report: ChainReport, every: int, expect_head: str | None, expect_s
             f"a writer without the service's key appended them, or the log was rewritten after seq {report.last_checkpoint}"
         )
     if expect_head is not None and expect_seq is not None and expect_seq < last:
-        out.append(f"the expected head is record {expect_seq}; {last - expect_seq} records were appended since")
+        out.append(f"the expected head is record {expect_seq}; {_records(last - expect_seq)} appended since")
     return out
 
 
