@@ -23,7 +23,7 @@ from pathlib import Path
 
 from valuemulch.data import user_cache_dir
 from valuemulch.errors import ConfigError
-from valuemulch.filemodes import private_dir
+from valuemulch.filemodes import DIR_MODE, FILE_MODE, private_dir
 
 SUMS = "SHA256SUMS"
 _BLOCK = 1 << 20
@@ -135,6 +135,8 @@ def _assemble(model: SplitModel, target: Path) -> None:
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         sums = "".join(f"{sha256_file(p)}  {p.relative_to(folder).as_posix()}\n" for p in files)
         (folder / SUMS).write_text(sums, encoding="utf-8")
+        for path in [folder, *folder.rglob("*")]:  # the cache is owner-only, as everything it holds
+            path.chmod(DIR_MODE if path.is_dir() else FILE_MODE)
         if target.exists():  # a half-built folder from an interrupted run (it has no sums)
             shutil.rmtree(target)
         os.replace(folder, target)
