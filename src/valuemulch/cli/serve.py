@@ -43,6 +43,7 @@ def serve_cmd(
     serve = ServeSettings(
         model=model, policy_file=policy_file, admin_key_hash=key_hash,
         allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []), guard_url=guard_url, guard_model=guard_model,
+        audit_checkpoint_every=Settings().serve.audit_checkpoint_every,  # VALUEMULCH_SERVE__AUDIT_CHECKPOINT_EVERY
     )  # fmt: skip
     settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
