@@ -156,8 +156,10 @@ def serve_app(
         trusted_keys=(home.public_key,),
         **guard,
     )
+    keys = home.public_key.parent  # the home's signing key also signs its audit log's checkpoints
     # no rate limit unless a test sets one: in-process clients all come from one address
-    settings = Settings(registry=home.registry, audit=home.audit, serve=serve, limits=Limits(**{"rate_per_minute": None, **limits}))
+    limits = {"rate_per_minute": None, **limits}
+    settings = Settings(registry=home.registry, audit=home.audit, keys=keys, serve=serve, limits=Limits(**limits))
     return create_app(settings, load_deployment(settings, model))
 
 

@@ -125,6 +125,12 @@ class ServeSettings(BaseModel):
     guard_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a guard verdict; a timeout counts as doubt."
     )
+    audit_checkpoint_every: int = Field(
+        default=1000,
+        ge=1,
+        description="Records between the audit log's signed checkpoints (one more is written at shutdown); "
+        "at most this many records are ever covered by no signature.",
+    )
 
     @model_validator(mode="after")
     def _guard_pair(self) -> ServeSettings:

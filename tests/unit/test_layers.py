@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).parents[2] / "src" / "valuemulch"
 #: Lowest first. A module may import from its own layer or any layer below it. The most specific
 #: prefix wins, so ``train.pipeline`` (train -> certify -> register) sits above ``serve``.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors",),
+    ("errors", "filemodes"),
     ("settings",),
     ("types",),
     ("metrics",),

@@ -16,6 +16,7 @@ import numpy as np
 
 from valuemulch.backbones._encoders import TextEncoder
 from valuemulch.data import user_cache_dir
+from valuemulch.filemodes import private_file, private_sqlite_sidecars
 
 CACHE_FILE = "embeddings.sqlite"
 MEMORY_ITEMS = 100_000  # ~150 MB of 384-d float32 vectors at most
@@ -41,9 +42,11 @@ class EmbeddingCache:
         self._memory: dict[str, np.ndarray] = {}  # this process's recent vectors: a service asks again and again
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = private_file(self.path)  # owner-only: the texts' hashes say what was asked
         con = sqlite3.connect(self.path, timeout=30)
         con.execute("PRAGMA journal_mode=WAL")
+        if created:
+            private_sqlite_sidecars(self.path)
         con.execute(
             "CREATE TABLE IF NOT EXISTS vectors (encoder TEXT NOT NULL, key TEXT NOT NULL, dim INTEGER NOT NULL,"
             " vector BLOB NOT NULL, PRIMARY KEY (encoder, key))"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from valuemulch.data import user_cache_dir
 from valuemulch.errors import ConfigError
+from valuemulch.filemodes import DIR_MODE, FILE_MODE, private_dir
 
 SUMS = "SHA256SUMS"
 _BLOCK = 1 << 20
@@ -83,7 +84,7 @@ def assembled(model: SplitModel, cache: Path | None = None) -> Path:
     """The model's folder in the cache, assembled and checked on first use and checked on every later one."""
     target = (cache or user_cache_dir()) / "models" / model.name
     if not (target / SUMS).is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         with (target.parent / f".{model.name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be assembling the same model
             if not (target / SUMS).is_file():
@@ -134,6 +135,8 @@ def _assemble(model: SplitModel, target: Path) -> None:
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         sums = "".join(f"{sha256_file(p)}  {p.relative_to(folder).as_posix()}\n" for p in files)
         (folder / SUMS).write_text(sums, encoding="utf-8")
+        for path in [folder, *folder.rglob("*")]:  # the cache is owner-only, as everything it holds
+            path.chmod(DIR_MODE if path.is_dir() else FILE_MODE)
         if target.exists():  # a half-built folder from an interrupted run (it has no sums)
             shutil.rmtree(target)
         os.replace(folder, target)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from valuemulch.bounds._catalogue import catalogue, redline_ids
 from valuemulch.errors import ConfigError
+from valuemulch.filemodes import private_file, private_sqlite_sidecars
 
 _FENCE = re.compile(r"\A\s*```(?:json)?\s*(\{.*\})\s*```\s*\Z", re.DOTALL)
 
@@ -159,11 +160,11 @@ class _VerdictCache:
     """Real verdicts by hash, in a SQLite file only its owner can read (WAL: the service is threaded)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600, exist_ok=True)
+        private_file(path)
         path.chmod(0o600)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        private_sqlite_sidecars(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, crosses INTEGER, redline TEXT, reason TEXT)")
         self._lock = threading.Lock()
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from valuemulch.cli import bounds, certify, data, evaluate, registry, serve, train
+from valuemulch.cli import audit, bounds, certify, data, evaluate, registry, serve, train
 
 __all__ = ["app"]
 
@@ -21,7 +21,7 @@ app.add_typer(data.data_app, name="data")
 app.add_typer(bounds.bounds_app, name="bounds")
 app.add_typer(certify.keys_app, name="keys")
 app.add_typer(registry.registry_app, name="registry")
-app.add_typer(serve.audit_app, name="audit")
+app.add_typer(audit.audit_app, name="audit")
 
 
 @app.callback()

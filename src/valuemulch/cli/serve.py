@@ -1,4 +1,4 @@
-"""Serving: `serve` a certified model over HTTP, make an `admin-key`, `audit verify` the decision log."""
+"""Serving: `serve` a certified model over HTTP, make an `admin-key` (the audit commands are in `audit`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import typer
 
 from valuemulch.cli._errors import user_errors
 from valuemulch.cli._options import AUDIT_HELP, GuardModelOpt, GuardUrlOpt
-from valuemulch.serve import create_admin_key, read_admin_key_hash, verify_chain
+from valuemulch.serve import create_admin_key, read_admin_key_hash
 from valuemulch.settings import ServeSettings, Settings
-
-audit_app = typer.Typer(no_args_is_help=True, help="The decision service's hash-chained audit log.")
 
 
 @user_errors
@@ -53,6 +51,7 @@ def serve_cmd(
         model=model, policy_file=policy_file, admin_key_hash=key_hash,
         allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []), guard_url=guard_url, guard_model=guard_model,
         workers=workers,
+        audit_checkpoint_every=Settings().serve.audit_checkpoint_every,  # VALUEMULCH_SERVE__AUDIT_CHECKPOINT_EVERY
     )  # fmt: skip
     settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
@@ -72,18 +71,3 @@ def admin_key(
     """Create an admin API key: prints it once, stores only its hash."""
     key = create_admin_key(out)
     typer.echo(f"admin key (shown once, store it safely): {key}\nhash written to {out}")
-
-
-@audit_app.command("verify")
-@user_errors
-def audit_verify(audit: Annotated[Path | None, typer.Option(help=AUDIT_HELP)] = None) -> None:
-    """Check the audit log's hash chain record by record. Exit 0 when intact, 1 otherwise."""
-    path = audit or Settings().audit
-    report = verify_chain(path)
-    if report.ok:
-        typer.echo(f"audit log {path}: {report.n_records} records, chain intact")
-        return
-    typer.echo(f"audit log {path}: {report.n_records} records, chain BROKEN:", err=True)
-    for problem in report.problems:
-        typer.echo(f"  {problem}", err=True)
-    raise typer.Exit(1)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from valuemulch.errors import DataError
+from valuemulch.filemodes import private_dir
 from valuemulch.types import NormItem, Norms, Question, check_distribution, normalise_text
 
 REQUIRED = ("community", "question_id", "question", "options", "distribution")
@@ -241,8 +242,9 @@ def item_to_record(item: NormItem) -> dict[str, Any]:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file and rename, so a failure never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through a temporary file and rename, so a failure never leaves half a file; the file is
+    owner-only (mkstemp's 600) and so is each directory made for it (700)."""
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

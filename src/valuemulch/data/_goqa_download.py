@@ -11,6 +11,7 @@ from pathlib import Path
 
 from valuemulch.data._cache import user_cache_dir
 from valuemulch.errors import DataError
+from valuemulch.filemodes import private_dir
 
 HF_REPO_ID = "Anthropic/llm_global_opinions"
 HF_FILENAME = "data/global_opinions.csv"
@@ -29,7 +30,7 @@ def download_global_opinions(cache_dir: Path | None = None) -> Path:
     copy instead, since the user can act on that and a hub traceback tells them nothing.
     With ``HF_HUB_OFFLINE`` set only the cache is consulted, so an offline run never waits on the network.
     """
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = private_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     offline = _env_true("HF_HUB_OFFLINE")
     try:
         import huggingface_hub

@@ -2,11 +2,14 @@
 
 Each record stores the SHA-256 of the previous record's hash plus its own canonical JSON, so that
 editing, deleting or reordering a record breaks the chain where it happened, and `verify_chain` (run
-by a separate process, ``valuemulch audit verify``) names the record. The service acknowledges a
-request only after `AuditLog.append` returns, which is after COMMIT with WAL and ``synchronous=FULL``:
-a ``kill -9`` (or power loss) then can lose only records that were never acknowledged. Removing
-records from the end, or rewriting every record from some point on, leaves a chain that is valid;
-catching that needs the last hash kept somewhere else. ``VALUEMULCH_AUDIT`` overrides the location.
+by a separate process, ``valuemulch audit verify``) names the record. The JSON columns hold exactly
+that canonical text, so no SQL reader can see other values than the hash covers. The service
+acknowledges a request only after `AuditLog.append` returns, which is after COMMIT with WAL and
+``synchronous=FULL``: a ``kill -9`` (or power loss) then can lose only records that were never
+acknowledged. A log opened with a signing key also writes a signed checkpoint every
+``checkpoint_every`` records and when it is closed (see `_audit_checkpoint`), so that history up to
+the last checkpoint cannot be cut or rewritten unnoticed. The file and its directory are created
+owner-only (600 and 700). ``VALUEMULCH_AUDIT`` overrides the location.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ import math
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from valuemulch.errors import ConfigError, DataError
+from valuemulch.filemodes import private_file, private_sqlite_sidecars
+from valuemulch.serve._audit_checkpoint import CHECKPOINT_ENDPOINT, CHECKPOINT_EVERY, checkpoint_fields, make_checkpoint
 from valuemulch.settings import Settings, env_name
 
 AUDIT_ENV = env_name("audit")
@@ -48,6 +56,12 @@ _SCHEMA = (
     " endpoint TEXT NOT NULL, bounds TEXT NOT NULL, answer TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE)"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
+_INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# A partial index: the last checkpoint is one index read, however long the log.
+_CHECKPOINT_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS decisions_checkpoints ON decisions (seq) WHERE endpoint = '{CHECKPOINT_ENDPOINT}'"
+)
+_LAST_CHECKPOINT = f"SELECT COALESCE(MAX(seq), 0) FROM decisions WHERE endpoint = '{CHECKPOINT_ENDPOINT}'"
 _PAGE = 500  # rows `records` reads per lock hold, so that a long listing never stalls appends
 MAX_PROBLEMS = 20
 
@@ -61,7 +75,7 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _canonical(value: Any) -> str:
+def canonical_text(value: Any) -> str:
     """The one JSON text a value hashes as: sorted keys, no spaces, UTF-8 kept, no NaN or Infinity."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_jsonable)
 
@@ -98,7 +112,7 @@ def _to_json(name: str, value: Any) -> str:
             fix="do not acknowledge a decision whose numbers are not finite; fix the model output, or record null.",
         )
     try:
-        return _canonical(value)
+        return canonical_text(value)
     except (TypeError, ValueError) as err:
         raise DataError(
             "audit record",
@@ -129,7 +143,7 @@ def record_hash(prev_hash: str, fields: dict[str, Any]) -> str:
             f"record_hash needs the fields {', '.join(HASHED_FIELDS)}; {', '.join(missing)} missing from "
             f"{sorted(fields)}. Pass a Record's fields (`Record.to_dict()`)."
         )
-    content = _canonical({name: fields[name] for name in HASHED_FIELDS})
+    content = canonical_text({name: fields[name] for name in HASHED_FIELDS})
     return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
 
 
@@ -138,7 +152,7 @@ def request_hash(body: bytes | dict[str, Any]) -> str:
     if isinstance(body, bytes | bytearray | memoryview):
         return hashlib.sha256(bytes(body)).hexdigest()
     if isinstance(body, dict):
-        return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical_text(body).encode("utf-8")).hexdigest()
     raise ConfigError(
         f"request_hash expects the raw request bytes or a dict, got {type(body).__name__}; pass `await request.body()`."
     )
@@ -180,35 +194,52 @@ def _record(row: tuple[Any, ...]) -> Record:
     )
 
 
+def _last(con: sqlite3.Connection) -> tuple[int, str]:
+    """The last record's (seq, hash), or (0, the genesis hash) in an empty log."""
+    last = con.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
+
+
+def _insert(con: sqlite3.Connection, fields: dict[str, Any]) -> Record:
+    """Insert the record ``fields`` describe (all columns but ts and hash), storing its JSON as canonical text."""
+    fields = {**fields, "ts": datetime.now(UTC).isoformat(timespec="microseconds")}
+    digest = record_hash(fields["prev_hash"], fields)
+    row = {**fields, "hash": digest, "certified": int(fields["certified"])}
+    row["bounds"], row["answer"] = canonical_text(fields["bounds"]), canonical_text(fields["answer"])
+    con.execute(_INSERT, tuple(row[name] for name in COLUMNS))
+    return Record(**{name: fields[name] for name in COLUMNS if name != "hash"}, hash=digest)
+
+
 class AuditLog:
     """Appends decisions to the hash chain at ``path`` (`Settings.audit` by default); safe across threads and processes.
 
     One connection per instance, shared by the service's worker threads: a lock serialises its use
     within the process, and ``BEGIN IMMEDIATE`` serialises writers across processes, so each append
-    reads the true last record before linking to it.
+    reads the true last record before linking to it. With ``signing_key`` (the service's), a signed
+    checkpoint follows in the same transaction once ``checkpoint_every`` records have no checkpoint
+    after them, and `close` writes one too.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         self.path = Path(path) if path is not None else Settings().audit
+        if checkpoint_every < 1:
+            raise ConfigError(
+                f"checkpoint_every must be at least 1 record, got {checkpoint_every}; the default is {CHECKPOINT_EVERY}."
+            )
+        self._key = signing_key
+        self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._closed = False
+        created = private_file(self.path)  # before SQLite opens it: its -wal and -shm take this file's mode
         self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         try:
-            mode = self._con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise ConfigError(
-                    f"{self.path}: the audit log needs SQLite's WAL mode, got journal mode '{mode}'; "
-                    f"put it on a local filesystem (set {AUDIT_ENV} to a file path)."
-                )
-            self._con.execute("PRAGMA synchronous=FULL")
-            self._con.execute(_SCHEMA)
-            self._con.execute("CREATE INDEX IF NOT EXISTS decisions_request_hash ON decisions (request_hash)")
-            found = tuple(row[1] for row in self._con.execute("PRAGMA table_info(decisions)"))
-            if found != COLUMNS:
-                raise ConfigError(
-                    f"{self.path}: table 'decisions' has columns {found}, expected {COLUMNS}; "
-                    f"this file is not a valuemulch audit log, point {AUDIT_ENV} at another path."
-                )
+            self._open(created)
         except sqlite3.DatabaseError as err:
             self._con.close()
             raise ConfigError(
@@ -218,6 +249,26 @@ class AuditLog:
         except BaseException:
             self._con.close()
             raise
+
+    def _open(self, created: bool) -> None:
+        mode = self._con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ConfigError(
+                f"{self.path}: the audit log needs SQLite's WAL mode, got journal mode '{mode}'; "
+                f"put it on a local filesystem (set {AUDIT_ENV} to a file path)."
+            )
+        self._con.execute("PRAGMA synchronous=FULL")
+        self._con.execute(_SCHEMA)
+        self._con.execute("CREATE INDEX IF NOT EXISTS decisions_request_hash ON decisions (request_hash)")
+        self._con.execute(_CHECKPOINT_INDEX)
+        found = tuple(row[1] for row in self._con.execute("PRAGMA table_info(decisions)"))
+        if found != COLUMNS:
+            raise ConfigError(
+                f"{self.path}: table 'decisions' has columns {found}, expected {COLUMNS}; "
+                f"this file is not a valuemulch audit log, point {AUDIT_ENV} at another path."
+            )
+        if created:
+            private_sqlite_sidecars(self.path)
 
     def append(
         self,
@@ -244,7 +295,14 @@ class AuditLog:
             raise DataError(
                 "audit record", field="certified", expected="a bool", got=certified, fix="pass certified as True or False."
             )
-        bounds_json, answer_json = _to_json("bounds", bounds), _to_json("answer", answer)
+        if endpoint == CHECKPOINT_ENDPOINT:
+            raise DataError(
+                "audit record",
+                field="endpoint",
+                expected="a route",
+                got=endpoint,
+                fix="checkpoints are written by the log itself.",
+            )
         # The record holds the values as they read back, so its hash is what `verify_chain` recomputes.
         fields: dict[str, Any] = {
             "request_hash": request_hash,
@@ -253,41 +311,44 @@ class AuditLog:
             "certificate_id": certificate_id,
             "certified": bool(certified),
             "endpoint": endpoint,
-            "bounds": json.loads(bounds_json),
-            "answer": json.loads(answer_json),
+            "bounds": json.loads(_to_json("bounds", bounds)),
+            "answer": json.loads(_to_json("answer", answer)),
         }
-        with self._lock:
-            con = self._con
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                last = con.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
-                prev_seq, prev_hash = last if last is not None else (0, GENESIS)
-                fields["seq"] = prev_seq + 1
-                fields["ts"] = datetime.now(UTC).isoformat(timespec="microseconds")
-                digest = record_hash(prev_hash, fields)
-                con.execute(
-                    f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    (
-                        fields["seq"],
-                        fields["ts"],
-                        request_hash,
-                        community,
-                        model_id,
-                        certificate_id,
-                        int(fields["certified"]),
-                        endpoint,
-                        bounds_json,
-                        answer_json,
-                        prev_hash,
-                        digest,
-                    ),
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-        return Record(**fields, prev_hash=prev_hash, hash=digest)
+        with self._lock, self._transaction() as con:
+            prev_seq, prev_hash = _last(con)
+            record = _insert(con, {**fields, "seq": prev_seq + 1, "prev_hash": prev_hash})
+            if self._key is not None and record.seq - con.execute(_LAST_CHECKPOINT).fetchone()[0] >= self.checkpoint_every:
+                self._insert_checkpoint(con, record.seq, record.hash, "every")
+        return record
+
+    def checkpoint(self, reason: str = "requested") -> Record | None:
+        """Sign the chain's head now (None without a signing key, or when the last record is a checkpoint)."""
+        if self._key is None:
+            return None
+        with self._lock, self._transaction() as con:
+            last = con.execute("SELECT seq, hash, endpoint FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+            if last is not None and last[2] == CHECKPOINT_ENDPOINT:
+                return None
+            seq, head = (last[0], last[1]) if last is not None else (0, GENESIS)
+            return self._insert_checkpoint(con, seq, head, reason)
+
+    def _insert_checkpoint(self, con: sqlite3.Connection, count: int, head: str, reason: str) -> Record:
+        assert self._key is not None
+        answer = make_checkpoint(self._key, count=count, head=head, every=self.checkpoint_every, reason=reason)
+        return _insert(con, checkpoint_fields(count + 1, head, answer))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the shared connection (callers hold the lock); rolled back on any error."""
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
 
     def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -320,87 +381,19 @@ class AuditLog:
             after = rows[-1][0]
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        """Sign the head (with a signing key: a clean shutdown ends on a checkpoint), then close; once only."""
+        if self._closed:
+            return
+        try:
+            if self._key is not None:
+                self.checkpoint("close")
+        finally:
+            with self._lock:
+                self._closed = True
+                self._con.close()
 
     def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-@dataclass
-class ChainReport:
-    ok: bool
-    n_records: int
-    problems: list[str] = field(default_factory=list)
-
-
-def _stored_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The hashed fields as `append` hashed them; raises ValueError for a column no append could write."""
-    fields = dict(zip(HASHED_FIELDS, row[: len(HASHED_FIELDS)], strict=True))
-    if fields["certified"] not in (0, 1) or isinstance(fields["certified"], float):
-        raise ValueError(f"certified is {fields['certified']!r}, not 0 or 1")
-    fields["certified"] = bool(fields["certified"])
-    for name in ("bounds", "answer"):
-        try:
-            fields[name] = json.loads(fields[name])
-        except (TypeError, json.JSONDecodeError):
-            raise ValueError(f"{name} is not valid JSON") from None
-    return fields
-
-
-def verify_chain(path: str | Path) -> ChainReport:
-    """Walks the log at ``path`` read-only and reports every gap, broken link and edited record by seq."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"No audit log at {path}; expected the audit.sqlite the decision service writes. Pass its path (or set {AUDIT_ENV})."
-        )
-    problems: list[str] = []
-    n_problems = 0
-    n_records = 0
-
-    def problem(text: str) -> None:
-        nonlocal n_problems
-        n_problems += 1
-        if n_problems <= MAX_PROBLEMS:
-            problems.append(text)
-
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as err:
-        raise ConfigError(f"{path}: cannot open the audit log read-only ({err}); check the path and its permissions.") from None
-    try:
-        # One SELECT is one read snapshot, so appends made meanwhile do not show as problems.
-        rows = con.execute(f"{_SELECT} ORDER BY seq")
-        prev: tuple[int, str] | None = None  # the previous record's (seq, stored hash)
-        for row in rows:
-            n_records += 1
-            seq, prev_hash, stored = row[0], row[10], row[11]
-            expected_seq = prev[0] + 1 if prev is not None else 1
-            if seq != expected_seq:
-                where = f"seq {seq} follows seq {prev[0]}" if prev is not None else f"the first record is seq {seq}, not 1"
-                problem(f"gap: {where} (record deleted?)")
-            elif prev_hash != (prev[1] if prev is not None else GENESIS):
-                to = f"seq {prev[0]}" if prev is not None else "the genesis hash"
-                problem(f"seq {seq}: prev_hash does not link to {to}")
-            try:
-                fields = _stored_fields(row)
-            except ValueError as err:
-                problem(f"seq {seq}: {err} (record edited?)")
-            else:
-                if not isinstance(prev_hash, str) or record_hash(prev_hash, fields) != stored:
-                    problem(f"seq {seq}: hash does not match its content (record edited?)")
-            prev = (seq, stored)
-    except sqlite3.DatabaseError as err:
-        raise ConfigError(
-            f"{path}: not a readable audit log ({err}); expected the SQLite file with a 'decisions' table "
-            f"that the decision service writes."
-        ) from None
-    finally:
-        con.close()
-    if n_problems > MAX_PROBLEMS:
-        problems.append(f"... and {n_problems - MAX_PROBLEMS} more")
-    return ChainReport(ok=n_problems == 0, n_records=n_records, problems=problems)

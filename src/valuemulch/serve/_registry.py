@@ -1,7 +1,8 @@
 """The local model registry: one SQLite file listing trained models, their certificates and status.
 
 Deployment reads only from here, so that what serves is always a model whose certificate was
-checked when it was registered. ``VALUEMULCH_REGISTRY`` overrides the location (tests, CI).
+checked when it was registered. ``VALUEMULCH_REGISTRY`` overrides the location (tests, CI); the file
+is created owner-only (600, in a 700 directory).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from valuemulch.certify import canonical_json, certificate_id, trusted_keys, verify_document
 from valuemulch.errors import ConfigError
+from valuemulch.filemodes import private_file, private_sqlite_sidecars
 from valuemulch.settings import Settings
 
 STATUSES = ("registered", "promoted", "retired")
@@ -75,10 +77,12 @@ class Registry:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = private_file(self.path)  # owner-only, before SQLite opens it (its -wal and -shm follow)
         con = sqlite3.connect(self.path, timeout=30)
         try:
             con.execute("PRAGMA journal_mode=WAL")
+            if created:
+                private_sqlite_sidecars(self.path)
             con.execute(
                 "CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, model_dir TEXT NOT NULL, certificate TEXT NOT NULL,"
                 " certificate_id TEXT NOT NULL, certified INTEGER NOT NULL, testbed TEXT NOT NULL, policy TEXT NOT NULL,"

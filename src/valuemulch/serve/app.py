@@ -10,12 +10,17 @@ nothing lives at module level, so tests and the CLI build as many apps as they l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
+from valuemulch.certify import PRIVATE_FILE, load_private_key
+from valuemulch.errors import ConfigError
+from valuemulch.filemodes import loose_modes
 from valuemulch.serve._audit import AuditLog
 from valuemulch.serve._budget import RateLimit
 from valuemulch.serve._deployment import Deployment, LiveDeployment, Readiness
@@ -24,13 +29,39 @@ from valuemulch.serve.routes import admin, chat, communities, decide, distributi
 from valuemulch.serve.schemas import request_models
 from valuemulch.settings import Settings
 
+log = logging.getLogger("valuemulch.serve")
+
+
+def service_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs the audit log's checkpoints: this machine's signing key (``settings.keys``)."""
+    path = settings.keys / PRIVATE_FILE
+    try:
+        return load_private_key(path)
+    except ConfigError as err:
+        raise ConfigError(
+            f"The service signs its audit log's checkpoints with its signing key, and cannot use {path}: {err} "
+            "(`valuemulch keys init` makes a key; VALUEMULCH_KEYS points at another key directory)."
+        ) from None
+
+
+def warn_loose_modes(settings: Settings) -> list[str]:
+    """Log one warning per file or directory the service uses that other users may read; returns them."""
+    paths = [settings.audit, settings.audit.parent, settings.registry, settings.registry.parent, settings.cache, settings.keys]
+    paths += [settings.cache / "embeddings.sqlite", settings.cache / "guard.sqlite"]
+    loose = loose_modes(paths)
+    for found in loose:
+        log.warning("%s: other users can reach it; chmod it (files 600, directories 700).", found)
+    return loose
+
 
 def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
-    """The service for ``deployment``: opens the audit log at ``settings.audit`` and wires the routes;
-    request limits are ``settings.limits``. At start it sizes the worker pool (``settings.serve.workers``)
-    and loads every model in the background: health says ``starting`` until then, and answering routes
-    refuse with 503. Admin routes may swap the deployment later."""
-    audit = AuditLog(settings.audit)
+    """The service for ``deployment``: opens the audit log at ``settings.audit`` (checkpoints signed with
+    `service_key`, one more at shutdown) and wires the routes; request limits are ``settings.limits``.
+    At start it sizes the worker pool (``settings.serve.workers``) and loads every model in the
+    background: health says ``starting`` until then, and answering routes refuse with 503. Admin
+    routes may swap the deployment later."""
+    audit = AuditLog(settings.audit, signing_key=service_key(settings), checkpoint_every=settings.serve.audit_checkpoint_every)
+    warn_loose_modes(settings)
     readiness = Readiness()
 
     @asynccontextmanager
@@ -38,6 +69,7 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.serve.workers
         readiness.start(deployment)
         yield
+        audit.close()  # a clean shutdown ends the log on a signed checkpoint
 
     app = FastAPI(
         title="ValueMulch decision service",

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from valuemulch.errors import ConfigError, ValuemulchError
-from valuemulch.serve._audit import AUDIT_ENV, GENESIS, AuditLog, record_hash, request_hash, verify_chain
+from valuemulch.serve._audit import AUDIT_ENV, GENESIS, AuditLog, record_hash, request_hash
+from valuemulch.serve._audit_verify import verify_chain
 from valuemulch.settings import Settings
 
 

@@ -166,6 +166,7 @@ def test_a_limit_set_by_environment_variable_reaches_the_schemas(tmp_path: Path,
     monkeypatch.setenv("VALUEMULCH_LIMITS__MAX_OPTIONS", "2")
     monkeypatch.setenv("VALUEMULCH_REGISTRY", str(home.registry))
     monkeypatch.setenv("VALUEMULCH_AUDIT", str(home.audit))
+    monkeypatch.setenv("VALUEMULCH_KEYS", str(home.public_key.parent))
     settings = Settings(serve=ServeSettings(trusted_keys=(home.public_key,)))
     assert settings.limits.max_options == 2 and settings.registry == home.registry
     with TestClient(create_app(settings, load_deployment(settings, None))) as c:
