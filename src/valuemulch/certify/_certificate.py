@@ -34,7 +34,7 @@ from valuemulch.bounds import (
     survey_set,
 )
 from valuemulch.certify._config import CertifyConfig
-from valuemulch.certify._crossfit import cross_fit
+from valuemulch.certify._crossfit import answerer
 from valuemulch.certify._evaluate import HEADLINE, ItemScores, score_policy, summarise_scores
 from valuemulch.certify._record import (
     SCHEMA,
@@ -64,7 +64,7 @@ from valuemulch.certify._record import (
     UnseenBlock,
     Violations,
 )
-from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
+from valuemulch.certify._record_layer import LayerSummary
 from valuemulch.certify._records import records_ref
 from valuemulch.certify._rules import check_rules, load_rules, redline_limit
 from valuemulch.certify._testbed_eval import fit_for_testbed, recorded_for
@@ -395,21 +395,6 @@ def _model_info(model_dir: Path, policy: Policy, communities: list[str], provena
     )
 
 
-def _answerer(
-    saved: Policy, testbed: Testbed, seen_test: Norms, config: CertifyConfig, say: Progress
-) -> tuple[Policy, CrossFitRecord | None]:
-    """What answers the test split: the saved model, or with ``config.cross_fit`` K, per fold of the
-    test questions a layer refitted on the other folds (over the saved model's learned backbones)."""
-    if config.cross_fit is None:
-        return saved, None
-    fitted = cross_fit(
-        saved, testbed.items("train", "seen"), seen_test, folds=config.cross_fit, seed=config.seed, progress=say
-    )
-    plan = fitted.plan
-    layers = [LayerSummary.model_validate(s) for s in fitted.summaries()]
-    return fitted, CrossFitRecord(folds=plan.folds, seed=plan.seed, fold_of=dict(sorted(plan.fold_of.items())), layers=layers)
-
-
 def _data_info(testbed: Testbed, seen_test: Norms, config: CertifyConfig) -> EvaluatedData:
     return EvaluatedData(
         name=testbed.name,
@@ -434,7 +419,7 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
     saved.use_data_root(testbed.data_root)  # a recorded backbone replays this data's runs
     communities = model_communities(saved, testbed)
     seen_test = testbed.items(config.split, "seen")
-    policy, cross = _answerer(saved, testbed, seen_test, config, say)
+    policy, cross = answerer(saved, testbed, seen_test, config, say)
     detector = default_detector()
 
     say("scoring the model on the test split")

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from valuemulch.certify._config import CertifyConfig
+from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
+from valuemulch.data import Testbed
 from valuemulch.errors import ConfigError
 from valuemulch.policies import Policy, StackPolicy, outer_fold
 from valuemulch.types import Norms, Question
@@ -118,3 +121,18 @@ def cross_fit(
         layer.fit_layer(evaluated.filter(question_ids=others))
         per_fold.append(layer)
     return CrossFitted(policy, per_fold, plan)
+
+
+def answerer(
+    saved: Policy, testbed: Testbed, seen_test: Norms, config: CertifyConfig, say: Callable[[str], None]
+) -> tuple[Policy, CrossFitRecord | None]:
+    """What answers the test split: the saved model, or with ``config.cross_fit`` K, per fold of the
+    test questions a layer refitted on the other folds (over the saved model's learned backbones)."""
+    if config.cross_fit is None:
+        return saved, None
+    fitted = cross_fit(
+        saved, testbed.items("train", "seen"), seen_test, folds=config.cross_fit, seed=config.seed, progress=say
+    )
+    plan = fitted.plan
+    layers = [LayerSummary.model_validate(s) for s in fitted.summaries()]
+    return fitted, CrossFitRecord(folds=plan.folds, seed=plan.seed, fold_of=dict(sorted(plan.fold_of.items())), layers=layers)

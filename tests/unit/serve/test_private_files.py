@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tiny_serve import register, serve_app, tiny_home
+from tiny_serve import ready_client, register, serve_app, tiny_home
 from valuemulch.serve import AuditLog, Registry, backup_audit, export_audit, request_hash
 
 DECISION = {
@@ -83,7 +83,7 @@ def test_the_embedding_cache_is_owner_only(tmp_path: Path, loose_umask: None, mo
 def test_the_service_log_and_registry_are_owner_only(tmp_path: Path, loose_umask: None) -> None:
     home = tiny_home(tmp_path / "home")
     register(home)
-    with TestClient(serve_app(home)) as client:
+    with ready_client(serve_app(home)) as client:
         r = client.post("/v1/decide", json={"community": "Britain", "question": "Is it private?", "options": ["Yes", "No"]})
         assert r.status_code == 200, r.text
         assert set(_sqlite_modes(home.audit).values()) == {0o600}, _sqlite_modes(home.audit)
