@@ -11,6 +11,7 @@ nothing lives at module level, so tests and the CLI build as many apps as they l
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from valuemulch.serve._audit import AuditLog
 from valuemulch.serve._deployment import Deployment, LiveDeployment
@@ -19,16 +20,21 @@ from valuemulch.serve.routes import admin, chat, communities, decide, distributi
 from valuemulch.serve.schemas import request_models
 from valuemulch.settings import Settings
 
+#: Where the API docs' JavaScript, CSS and icon are served from (by this service, never a CDN).
+DOCS_ASSETS = "/docs-assets"
+
 
 def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     """The service for ``deployment``: opens the audit log at ``settings.audit``, warms the model up and
     wires the routes; request limits are ``settings.limits``. Admin routes may swap the deployment later."""
     audit = AuditLog(settings.audit)
     deployment.warm_up()
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc served from the package: no CDN, works offline
         title="ValueMulch decision service",
         version="1",
         description="Answers for a community inside three tiers of bounds; every decision is audited.",
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
     )
     models = request_models(settings.limits)
     app.state.settings = settings
