@@ -202,13 +202,11 @@ def verify(
         result.problems.append(f"records: {records_path} leads outside {cert_path.parent}; not read")
         return result
     records_ok = _check_records(records_path, report.records.sha256, result)
-    if model_dir is not None:
-        model: Path | None = Path(model_dir)
-    else:
-        model, why = recorded_model_dir(report.model.dir, cert_path)
-        if model is None:
-            result.problems.append(why)
-            return result
+    named, why = (Path(model_dir), "") if model_dir is not None else recorded_model_dir(report.model.dir, cert_path)
+    if named is None:
+        result.problems.append(why)
+        return result
+    model = named
     if not model.is_dir():
         result.problems.append(f"model: {model} is not a directory; pass --model with the certified model's directory")
         return result
