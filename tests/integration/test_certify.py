@@ -94,14 +94,14 @@ def test_every_metric_rescores_from_the_records(certified: tuple[Path, Path]) ->
 
 
 def test_edited_records_fail(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
-    _, cert = certified
+    model, cert = certified
     copy = shutil.copytree(cert, tmp_path / "cert")
     lines = (copy / RECORDS_FILE).read_text().splitlines(keepends=True)
     record = json.loads(lines[0])
     record["scores"]["tv"] = 0.0
     lines[0] = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
     (copy / RECORDS_FILE).write_text("".join(lines))
-    code, out = _verify(copy, data_root)
+    code, out = _verify(copy, data_root, "--model", str(model))  # the copy's run directory does not hold the model
     assert code == 1 and f"records: {RECORDS_FILE} hashes to" in out and "not re-run" in out
 
 
@@ -113,7 +113,8 @@ def test_an_edited_metric_fails(certified: tuple[Path, Path], data_root: Path, t
     (copy / "certificate.json").write_text(json.dumps(doc))
     code, out = _verify(copy, data_root)
     assert code == 1
-    assert "changed after it was signed" in out and "evaluation.seen.metrics.tv.mean" in out
+    assert "changed after it was signed" in out and "not read" in out  # nothing of an edited certificate is re-run
+    assert "model files" not in out and "re-run:" not in out
 
 
 def test_a_flipped_model_byte_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_a_changed_data_item_fails(certified: tuple[Path, Path], data_root: Path
 
 
 def test_a_signature_from_another_key_fails(certified: tuple[Path, Path], data_root: Path, tmp_path: Path) -> None:
-    _, cert = certified
+    model, cert = certified
     other = init_keys(tmp_path / "other")
     copy = shutil.copytree(cert, tmp_path / "cert")
     doc = json.loads((copy / "certificate.json").read_text())
@@ -152,6 +153,8 @@ def test_a_signature_from_another_key_fails(certified: tuple[Path, Path], data_r
     code, out = _verify(copy, data_root)
     assert code == 1 and f"signed by key {other.key_id} which is not trusted" in out
     code, out = _verify(copy, data_root, "--key", str(other.public))
+    assert code == 1 and "outside" in out and "--model" in out  # a copy elsewhere does not follow the signed model.dir
+    code, out = _verify(copy, data_root, "--key", str(other.public), "--model", str(model))
     assert code == 0, out
 
 

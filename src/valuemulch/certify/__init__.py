@@ -9,7 +9,7 @@ from valuemulch.certify._record import RECORDS_FILE, SCHEMA, ItemRecord, MetricS
 from valuemulch.certify._records import read_records, rescore
 from valuemulch.certify._resolve import EvaluateConfig, certify_config, default_signing_key, run_evaluation
 from valuemulch.certify._rules import default_policy_file
-from valuemulch.certify._run import CERTIFICATE, Verification, Written, certify, read_certificate, verify
+from valuemulch.certify._run import CERTIFICATE, Verification, Written, certify, verify
 from valuemulch.certify._signing import (
     PRIVATE_FILE,
     canonical_json,
@@ -56,7 +56,6 @@ __all__ = [
     "key_id",
     "load_private_key",
     "model_population",
-    "read_certificate",
     "read_records",
     "recorded_for",
     "rescore",

@@ -8,9 +8,9 @@ error, and every field carries a docstring that ``schema_doc`` turns into ``docs
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
@@ -20,6 +20,16 @@ SchemaVersion = Literal["valuemulch.certificate/2"]
 SCHEMA: SchemaVersion = "valuemulch.certificate/2"
 #: Name of the per-item sidecar written beside ``certificate.json``.
 RECORDS_FILE = "items.jsonl"
+
+
+def _file_name(name: str) -> str:
+    """One file name, never a path: ``verify`` opens or writes it inside a directory it chose."""
+    if not name or name in {".", ".."} or any(c in name for c in "/\\\0"):
+        raise ValueError("a plain file name such as policy.toml (no directory part, not '.' or '..')")
+    return name
+
+
+FileName = Annotated[str, AfterValidator(_file_name)]
 
 
 class Strict(BaseModel):
@@ -365,7 +375,7 @@ class Verdict(Strict):
 
     certified: bool
     """True when every rule passed."""
-    policy_file: str
+    policy_file: FileName
     """The policy file's name."""
     policy_hash: str
     """SHA-256 of the policy file."""
@@ -406,7 +416,7 @@ class Provenance(Strict):
 class RecordsRef(Strict):
     """The per-item sidecar, bound to the signed certificate by its hash."""
 
-    file: str
+    file: FileName
     """Its file name, beside ``certificate.json``."""
     sha256: str
     """SHA-256 of the file's bytes; ``verify`` checks it."""

@@ -1,8 +1,9 @@
 """``certify`` writes a signed certificate, its report and model card; ``verify`` re-checks all of it.
 
-Verification trusts nothing in the file: the signature must come from a trusted key, the id must
-match the content, every model file and the evaluated data must hash as recorded, and re-running
-the certification with the recorded settings must give the same numbers.
+Verification trusts nothing in the file: the signature must come from a trusted key before any
+field is used (`_trust`), the id must match the content, every model file and the evaluated data
+must hash as recorded, and re-running the certification with the recorded settings must give the
+same numbers.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from valuemulch.certify._certificate import Progress, build_body, build_certificate, certificate_id, file_hashes
+from valuemulch.certify._certificate import Progress, build_body, build_certificate, certificate_id
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._model_card import render_model_card
-from valuemulch.certify._record import SCHEMA, Report
+from valuemulch.certify._record import Report
 from valuemulch.certify._records import read_records
 from valuemulch.certify._report import render_report
-from valuemulch.certify._signing import canonical_json, key_id, load_private_key, sign_document, verify_document
+from valuemulch.certify._signing import canonical_json, load_private_key, sign_document, verify_document
+from valuemulch.certify._trust import confined, confined_hashes, load_document, recorded_model_dir, validate_report
 from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
 
@@ -120,32 +120,6 @@ def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
         out.append(f"{path}: certificate {a!r}, re-run {b!r}")
 
 
-def read_certificate(cert_path: Path) -> tuple[dict[str, Any], Report]:
-    """The certificate's JSON and its `Report`, refused with a clear message when it is not schema 2."""
-    try:
-        document = json.loads(cert_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(
-            f"{cert_path}: cannot read a certificate here ({err}); pass the certificate.json that `certify` wrote."
-        ) from None
-    schema = document.get("schema") if isinstance(document, dict) else type(document).__name__
-    if schema != SCHEMA:
-        raise ConfigError(
-            f"{cert_path}: unknown certificate schema {schema!r}; this valuemulch reads {SCHEMA} only. "
-            "Fix: verify it with the valuemulch version that wrote it, or certify the model again."
-        )
-    try:
-        report = Report.model_validate(document)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{cert_path}: not a complete {SCHEMA} certificate ({where}: {first['msg']}, {err.error_count()} problems in all); "
-            "pass the certificate.json that `certify` wrote."
-        ) from None
-    return document, report
-
-
 def _check_records(path: Path, expected: str, result: Verification) -> bool:
     """Whether the per-item sidecar is there and hashes as the signed certificate says."""
     if not path.is_file():
@@ -159,9 +133,8 @@ def _check_records(path: Path, expected: str, result: Verification) -> bool:
     return True
 
 
-def _check_model(model: Path, recorded: dict[str, str], result: Verification) -> bool:
+def _check_model(actual: dict[str, str], recorded: dict[str, str], result: Verification) -> bool:
     """Whether every file of the model hashes as the certificate says, none missing or added."""
-    actual = file_hashes(model)
     changed = sorted(f for f in set(recorded) | set(actual) if recorded.get(f) != actual.get(f))
     if changed:
         result.problems.append(
@@ -192,30 +165,56 @@ def _check_data(testbed: Testbed, config: CertifyConfig, report: Report, data_ro
     return not data_changed
 
 
+def _trusted_report(cert_path: Path, trusted: list[Any], result: Verification) -> tuple[dict[str, Any], Report] | None:
+    """The certificate once a trusted key vouches for it and it validates; None (with the reason in
+    ``result``) when the signature fails, before any path or field of it is used."""
+    document = load_document(cert_path)
+    ok, reason = verify_document(document, trusted)
+    if not ok:
+        result.problems.append(f"signature: {reason}")
+        result.problems.append("not read: nothing in a certificate whose signature fails is used (no path, hash or setting)")
+        return None
+    result.checks.append(f"signature: {reason}")
+    return document, validate_report(document, cert_path)
+
+
 def verify(
     cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
 ) -> Verification:
-    """Check the signature, the id, the model files, the records and the data, then re-run and compare every number."""
+    """Check the signature, the id, the model files, the records and the data, then re-run and compare every number.
+
+    Only a certificate signed by a ``trusted`` key is read past its signature, and the files it names
+    are read only inside its own directory and the model directory (``model_dir``, else the signed
+    ``model.dir`` when it sits in the certificate's run directory).
+    """
     result = Verification()
     cert_path = Path(cert_path)
-    document, report = read_certificate(cert_path)
-    ok, reason = verify_document(document, trusted)
-    (result.checks if ok else result.problems).append(f"signature: {reason}")
-    signer = report.signature.key_id if report.signature is not None else None
-    if signer not in {key_id(k) for k in trusted}:
-        result.problems.append("not re-run: a certificate from an untrusted signer could name any model and settings")
+    trusted_report = _trusted_report(cert_path, trusted, result)
+    if trusted_report is None:
         return result
+    document, report = trusted_report
     expected_id = certificate_id(document, canonical_json)
     if document.get("certificate_id") != expected_id:
         result.problems.append(f"certificate_id: recorded {document.get('certificate_id')}, content hashes to {expected_id}")
 
-    records_path = cert_path.parent / Path(report.records.file).name  # never a path out of the certificate's directory
-    records_ok = _check_records(records_path, report.records.sha256, result)
-    model = Path(model_dir) if model_dir is not None else Path(report.model.dir)
-    if not model.is_dir():
-        result.problems.append(f"model: {model} does not exist; pass --model with the certified model's directory")
+    records_path = cert_path.parent / report.records.file  # a plain file name (the schema says so), confined below
+    if not confined(records_path, cert_path.parent):
+        result.problems.append(f"records: {records_path} leads outside {cert_path.parent}; not read")
         return result
-    model_ok = _check_model(model, report.model.files, result)
+    records_ok = _check_records(records_path, report.records.sha256, result)
+    named, why = (Path(model_dir), "") if model_dir is not None else recorded_model_dir(report.model.dir, cert_path)
+    if named is None:
+        result.problems.append(why)
+        return result
+    model = named
+    if not model.is_dir():
+        result.problems.append(f"model: {model} is not a directory; pass --model with the certified model's directory")
+        return result
+    actual, outside = confined_hashes(model)
+    if outside:
+        result.problems.append(f"model: {', '.join(outside)} in {model} lead outside it; not read. Fix: copy the real files in")
+        return result
+    model_ok = _check_model(actual, report.model.files, result)
     config = report.config.settings()
     testbed = load_testbed(config.testbed, data_root)
     data_ok = _check_data(testbed, config, report, data_root, result)
@@ -227,7 +226,7 @@ def verify(
         return result
 
     with tempfile.TemporaryDirectory() as tmp:
-        policy_file = Path(tmp) / (Path(report.verdict.policy_file).name or "policy.toml")  # never a path out of tmp
+        policy_file = Path(tmp) / report.verdict.policy_file  # a plain file name (the schema says so)
         policy_file.write_bytes(report.config.policy_text.encode("utf-8"))
         config.policy_file = str(policy_file)
         rerun = build_body(model, testbed, config, progress)

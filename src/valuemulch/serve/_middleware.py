@@ -6,6 +6,7 @@ failed validation, the framework answered 404/405, or a bug escaped.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -35,15 +36,45 @@ def error_body(status: int, code: str, message: str, field_name: str | None = No
     return {"error": {"status": status, "code": code, "message": message, "field": field_name}}
 
 
+#: How to repair a field, by pydantic error type; the message already says what was expected and came.
+_FIXES = {
+    "int_type": 'send a JSON integer without quotes, such as 5 (true/false and "5" are not numbers)',
+    "float_type": 'send a JSON number without quotes, such as 0.5 (true/false and "0.5" are not numbers)',
+    "bool_type": "send true or false",
+    "string_type": "send a JSON string",
+    "missing": "add the field",
+    "extra_forbidden": "remove the field (GET /docs lists the fields each route takes)",
+}
+
+
+def _shown(value: Any) -> str:
+    """A request value as JSON, clipped, for "got ..." (never the whole 300 KB question)."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validation_message(error: dict[str, Any], where: str | None) -> str:
+    """One pydantic error as "field: expected X, got Y. Fix: Z"."""
+    kind, msg = str(error.get("type", "")), str(error.get("msg", "invalid"))
+    if kind == "value_error":  # our own checks say expected, got and the fix themselves
+        return f"{where or 'body'}: {msg.removeprefix('Value error, ')}"
+    expected = msg.removeprefix("Input should be ")
+    got = "nothing (the field is missing)" if kind == "missing" else _shown(error.get("input"))
+    fix = _FIXES.get(kind, "see GET /docs for what this field takes")
+    lead = f"expected {expected}" if expected != msg else msg
+    return f"{where or 'body'}: {lead}, got {got}. Fix: {fix}"
+
+
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         return JSONResponse(error_body(422, "invalid_json", f"The body is not valid JSON: {first.get('msg')}."), status_code=422)
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-    message = f"{where or 'body'}: {first.get('msg', 'invalid')}" + (
-        f" ({len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    )
+    message = validation_message(first, where) + (f" ({len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else "")
     return JSONResponse(error_body(422, "invalid_request", message, where), status_code=422)
 
 

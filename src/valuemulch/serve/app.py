@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from valuemulch.certify import PRIVATE_FILE, load_private_key
 from valuemulch.errors import ConfigError
@@ -54,6 +55,10 @@ def warn_loose_modes(settings: Settings) -> list[str]:
     return loose
 
 
+#: Where the API docs' JavaScript, CSS and icon are served from (by this service, never a CDN).
+DOCS_ASSETS = "/docs-assets"
+
+
 def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     """The service for ``deployment``: opens the audit log at ``settings.audit`` (checkpoints signed with
     `service_key`, one more at shutdown) and wires the routes; request limits are ``settings.limits``.
@@ -71,10 +76,12 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
         yield
         audit.close()  # a clean shutdown ends the log on a signed checkpoint
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI and ReDoc served from the package: no CDN, works offline
         title="ValueMulch decision service",
         version="1",
         description="Answers for a community inside three tiers of bounds; every decision is audited.",
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
         lifespan=lifespan,
     )
     models = request_models(settings.limits)

@@ -3,17 +3,23 @@
 A request model's size limits come from `Settings.limits`: the ``*Base`` classes hold the fields and
 the checks that do not depend on a limit, and `request_models` derives, for one `Limits`, the models
 the routes validate with (same names, so the OpenAPI schema is unchanged).
+
+Types are strict at this edge: a number is a JSON number (``true`` and ``"5"`` are refused, never read
+as 1 and 5), texts hold no control characters but newline and tab, and options must stay distinct
+after `option_key` folds away what a reader cannot see (docs/serve.md, "Input rules").
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from valuemulch.bounds import canonical
 from valuemulch.settings import Limits
 from valuemulch.types import Question
 
@@ -23,19 +29,31 @@ _OPTIONS_DOC = "Answer options in order."
 _COMMUNITY_DOC = "A community id from /v1/communities."
 
 
-def _encodable(text: str, what: str = "text") -> str:
-    """JSON allows lone surrogates (\\ud800); nothing downstream can store or hash them, so refuse them here."""
+#: Control characters a text may hold: the rest (C0, DEL, C1) are refused, never stored or echoed.
+ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+def _encodable(text: str, what: str = "") -> str:
+    """JSON allows lone surrogates (\\ud800) and control characters; nothing downstream can store or
+    hash a surrogate, and a control character hides in logs and audit records, so both are refused here."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid Unicode (a lone surrogate such as \\ud800)") from None
+        raise ValueError(f"{what or 'text'} is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    for i, c in enumerate(text):
+        if unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS:
+            raise ValueError(
+                f"{what + ': ' if what else ''}expected text without control characters (newline and tab are allowed), "
+                f"got {c!r} at position {i}; remove it"
+            )
     return text
 
 
-def _not_bool(v: Any) -> Any:
-    if isinstance(v, bool):
-        raise ValueError("must be a number, not true/false")
-    return v
+def option_key(text: str) -> str:
+    """What two options of one question must not share: the text as tier 1 reads it (`canonical`:
+    NFKC, invisible format characters removed, look-alike letters mapped to Latin, letter-spacing
+    collapsed), case folded. Two options equal here would look the same to a reader and to the bounds."""
+    return canonical(text).casefold()
 
 
 class QuestionBase(BaseModel):
@@ -46,7 +64,9 @@ class QuestionBase(BaseModel):
 
     question: str = Field(min_length=1, description=_QUESTION_DOC)
     options: list[str] = Field(min_length=2, description=_OPTIONS_DOC)
-    ordinal: list[float | None] | None = Field(None, description="Each option's position on the scale, null off it.")
+    ordinal: list[Annotated[float, Strict()] | None] | None = Field(
+        None, description="Each option's position on the scale, null off it."
+    )
 
     @field_validator("question")
     @classmethod
@@ -58,14 +78,21 @@ class QuestionBase(BaseModel):
     @field_validator("options")
     @classmethod
     def _options(cls, v: list[str]) -> list[str]:
+        seen: dict[str, int] = {}
         for i, o in enumerate(v):
             if not o.strip():
                 raise ValueError(f"option {i} is empty")
             _encodable(o, f"option {i}")
             if len(o) > cls.max_option_chars:
                 raise ValueError(f"option {i} has {len(o)} characters; at most {cls.max_option_chars}")
-        if len(set(v)) != len(v):
-            raise ValueError("options must be distinct")
+            key = option_key(o)
+            if key in seen:
+                raise ValueError(
+                    "options must be distinct: expected options that differ in more than case, spacing, invisible "
+                    f"characters or look-alike letters, got option {i} ({o!r}) the same as option {seen[key]} "
+                    f"({v[seen[key]]!r}); remove one"
+                )
+            seen[key] = i
         return v
 
     @model_validator(mode="after")
@@ -83,12 +110,13 @@ class QuestionBase(BaseModel):
 
 class DecideBase(QuestionBase):
     community: str = Field(min_length=1, description=_COMMUNITY_DOC)
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="Tier 3: how far to personalise, 0 = the population's answer.")
+    strength: float = Field(
+        1.0, ge=0.0, le=1.0, strict=True, description="Tier 3: how far to personalise, 0 = the population's answer."
+    )
     seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="Sample the choice with this seed; without it, the most likely option."
+        None, ge=0, le=2**32 - 1, strict=True, description="Sample the choice with this seed; without it, the most likely option."
     )
 
-    _strength = field_validator("strength", mode="before")(_not_bool)
     _community = field_validator("community")(_encodable)
 
 
@@ -96,9 +124,8 @@ class DistributionBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     community: str = Field(min_length=1)
     questions: list[QuestionBase] = Field(min_length=1)
-    strength: float = Field(1.0, ge=0.0, le=1.0)
+    strength: float = Field(1.0, ge=0.0, le=1.0, strict=True)
 
-    _strength = field_validator("strength", mode="before")(_not_bool)
     _community = field_validator("community")(_encodable)
 
 
@@ -112,10 +139,10 @@ class ChatBase(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send fields we do not use
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1, max_length=64)
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    n: int | None = Field(None, ge=1, le=1)
+    logprobs: bool | None = Field(None, strict=True)
+    top_logprobs: int | None = Field(None, ge=0, le=20, strict=True)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, strict=True)
+    n: int | None = Field(None, ge=1, le=1, strict=True)
 
 
 class PromoteIn(BaseModel):

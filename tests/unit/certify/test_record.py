@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from valuemulch.certify import CertifyConfig, Evaluation, ItemScores, MetricSummary, evaluate, read_records, rescore, verify
+from valuemulch.certify import (
+    CertifyConfig,
+    Evaluation,
+    ItemScores,
+    MetricSummary,
+    evaluate,
+    init_keys,
+    read_records,
+    rescore,
+    sign_document,
+    trusted_keys,
+    verify,
+)
 from valuemulch.certify._records import records_bytes
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import METRICS, score_items, summarise
@@ -32,12 +44,14 @@ def test_every_certify_setting_is_described() -> None:
 
 @pytest.mark.parametrize("schema", ["valuemulch.certificate/1", "valuemulch.certificate/3", None])
 def test_verify_refuses_other_schema_versions(tmp_path: Path, schema: str | None) -> None:
+    """Once its signature holds (a trusted key signed it), an unknown schema version is refused by name."""
+    keys = init_keys(tmp_path / "keys")
     doc = json.loads(EXAMPLE.read_text())
     doc["schema"] = schema
     path = tmp_path / "certificate.json"
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps(sign_document(doc, keys.private)))
     with pytest.raises(ConfigError, match=r"unknown certificate schema .*reads valuemulch\.certificate/2 only"):
-        verify(path, [], tmp_path)
+        verify(path, trusted_keys([keys.public]), tmp_path)
 
 
 def _scores(rng: np.random.Generator, n_questions: int = 12, communities: tuple[str, ...] = ("a", "b", "c")) -> ItemScores:

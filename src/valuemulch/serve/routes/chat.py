@@ -34,7 +34,12 @@ def _question(payload: ChatBase, models: RequestModels) -> Question:
         question = models.question(question=text[: models.limits.max_question_chars], options=options, ordinal=None)
     except ValidationError as err:
         first = err.errors()[0]
-        raise ServiceError(422, "invalid_request", f"messages: {first.get('msg', 'invalid question')}", "messages") from None
+        raise ServiceError(
+            422,
+            "invalid_request",
+            f"messages: {str(first.get('msg', 'invalid question')).removeprefix('Value error, ')}",
+            "messages",
+        ) from None
     return question.to_question(f"request:{uuid.uuid4().hex[:12]}")
 
 
