@@ -5,7 +5,8 @@ recorded from the code *before* the service was split (commit ed425b9), and re-r
 issue 14 changed the bodies on purpose (each tier-1 reason carries the ``act`` it read, ``bounds``
 lists the ``doubtful`` options, and each /v1/distribution result has its ``choice``; no number
 moved), and again for issue 16 (only ``/v1/health``, which says ``ready`` and how long the warm-up
-took, and ``/openapi.json``, which documents the 503 of a service still starting), with::
+took, ``/openapi.json``, which documents the 503 of a service still starting, and the 422 messages,
+which now say what was expected, what came and how to fix it), with::
 
     PYTHONPATH=/path/to/ed425b9/src python tests/regression/make_serve_golden.py
 
