@@ -8,43 +8,23 @@ instead of skipping the test.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import chromium
 
 from valuemulch.certify import Report
 from valuemulch.certify._report import render_report
 
 EXAMPLE = Path(__file__).parents[1] / "fixtures" / "certificate_example.json"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = f"{' and '.join(missing)} not found; install the browser with: apt-get install chromium chromium-driver"
-        if os.environ.get("VALUEMULCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
+    with chromium("--window-size=1200,2000") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _open(browser: Any, cert: dict[str, Any], path: Path) -> list[dict[str, Any]]:

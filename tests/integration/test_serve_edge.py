@@ -8,7 +8,6 @@ served by uvicorn in a thread of this process, so the module starts in seconds.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -21,13 +20,13 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 import uvicorn
+from browser import chromium
 from serve_helpers import assert_error
 
 from tiny_serve import register, serve_app, tiny_home
 
 START_TIMEOUT_S = 60.0
 OK = {"community": "Britain", "question": "Should the library open on Sundays?", "options": ["Yes", "No"]}
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -193,26 +192,11 @@ def test_the_docs_pages_load_nothing_from_another_host(client: httpx.Client, bas
 
 
 def test_the_docs_page_renders_in_chromium_with_every_other_host_unreachable(base: str) -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = f"{' and '.join(missing)} not found; install the browser with: apt-get install chromium chromium-driver"
-        if os.environ.get("VALUEMULCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
     # No host name resolves but 127.0.0.1: a CDN reference could not load.
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
+    with chromium("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1") as driver:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
         driver.get(f"{base}/docs")
         WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
         paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
@@ -221,5 +205,3 @@ def test_the_docs_page_renders_in_chromium_with_every_other_host_unreachable(bas
         assert all(urlsplit(u).netloc == urlsplit(base).netloc for u in fetched), fetched
         severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, severe
-    finally:
-        driver.quit()

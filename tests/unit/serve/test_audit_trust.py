@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from test_audit import KILL_CHILD
 from typer.testing import CliRunner
 
 from valuemulch.certify import init_keys, load_private_key
@@ -242,27 +243,7 @@ def test_a_copy_of_the_file_alone_loses_records_a_backup_keeps(tmp_path: Path) -
         backup_audit(path, tmp_path / "backup.sqlite")
 
 
-WRITER = """
-import sys, threading
-from valuemulch.serve._audit import AuditLog
-
-log = AuditLog(sys.argv[1])
-out = threading.Lock()
-
-def work(t):
-    i = 0
-    while True:
-        rec = log.append(request_hash=f"r{t}-{i}", community="c", model_id="m", certificate_id=None,
-                         certified=True, endpoint="/v1/decide", bounds={"t": t}, answer={"i": i, "pad": "x" * 2000})
-        with out:  # acknowledged: the record is committed
-            sys.stdout.write(f"{rec.seq}\\n")
-            sys.stdout.flush()
-        i += 1
-
-for t in range(4):
-    threading.Thread(target=work, args=(t,), daemon=True).start()
-threading.Event().wait()
-"""
+WRITER = KILL_CHILD  # four threads appending, each record printed once it is committed
 
 
 def test_backup_of_a_live_log_under_write_load_keeps_every_acknowledged_record(tmp_path: Path) -> None:
