@@ -124,10 +124,12 @@ def serve_app(
     allow_uncertified: bool = False,
     guard_url: str | None = None,
     workers: int | None = None,
+    serve_settings: dict[str, Any] | None = None,
     **limits: Any,
 ) -> Any:
     """The FastAPI app `valuemulch serve` would run for ``home``: its audit log, registry and admin key,
-    trusting the home's signing key; ``limits`` override `Limits` fields; ``guard_url`` adds a guard."""
+    trusting the home's signing key; ``limits`` override `Limits` fields, ``serve_settings`` `ServeSettings`
+    fields; ``guard_url`` adds a guard."""
     try:
         from valuemulch.serve import load_deployment
         from valuemulch.serve.app import create_app
@@ -149,6 +151,7 @@ def serve_app(
     guard: dict[str, Any] = {"guard_url": guard_url, "guard_model": "guard"} if guard_url else {}
     if workers is not None:
         guard["workers"] = workers
+    guard.update(serve_settings or {})
     serve = ServeSettings(
         model=model,
         admin_key_hash=home.admin_key_hash,

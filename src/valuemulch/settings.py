@@ -52,6 +52,9 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_body_bytes: int = Field(default=256_000, gt=0, description="Largest request body in bytes; larger ones get 413.")
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds a request body may take to arrive; slower ones (slowloris) get 408."
+    )
     max_options: int = Field(
         default=26, ge=2, le=26, description="Most options per question (the chat endpoint letters them A-Z)."
     )
@@ -124,6 +127,17 @@ class ServeSettings(BaseModel):
     )
     guard_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a guard verdict; a timeout counts as doubt."
+    )
+    audit_busy_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds an answer waits for the audit log when another process holds its lock; then 503, nothing sent.",
+    )
+    audit_max_bytes: int | None = Field(
+        default=None,
+        ge=4096,
+        description="Cap on the audit log's size in bytes; a full log is answered like a full disk (503, nothing sent). "
+        "None: only the disk limits it.",
     )
     audit_checkpoint_every: int = Field(
         default=1000,

@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,30 @@ def check_error_shape(body: Any, status: int, context: str = "") -> None:
     assert isinstance(error["code"], str) and error["code"], context or body
     assert isinstance(error["message"], str) and error["message"], context or body
     assert error["field"] is None or isinstance(error["field"], str), context or body
+
+
+@contextmanager
+def uvicorn_thread(app: Any, timeout: float = 120.0) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on a free 127.0.0.1 port, in a thread of this process, and yield
+    its base URL once ``/v1/health`` says ready; stopped (a clean shutdown) on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.config.port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start and become ready"
+            if server.started:
+                try:
+                    if httpx.get(f"{base}/v1/health", timeout=2.0).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

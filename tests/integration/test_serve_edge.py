@@ -9,9 +9,6 @@ served by uvicorn in a thread of this process, so the module starts in seconds.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from browser import chromium
-from serve_helpers import assert_error
+from serve_helpers import assert_error, uvicorn_thread
 
 from tiny_serve import register, serve_app, tiny_home
 
@@ -33,21 +29,8 @@ OK = {"community": "Britain", "question": "Should the library open on Sundays?",
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tiny_home(Path(tmp_path_factory.mktemp("edge")))
     register(home)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(serve_app(home), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with uvicorn_thread(serve_app(home)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

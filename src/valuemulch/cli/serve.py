@@ -33,8 +33,9 @@ def serve_cmd(
     guard_url: GuardUrlOpt = None,
     guard_model: GuardModelOpt = None,
     workers: Annotated[
-        int, typer.Option(min=1, max=256, help="Threads answering requests at once (the rest queue).")
-    ] = ServeSettings.model_fields["workers"].default,
+        int | None,
+        typer.Option(min=1, max=256, help="Threads answering requests at once, the rest queue (default 40, or VALUEMULCH_SERVE__WORKERS)."),
+    ] = None,
 ) -> None:
     """Serve a certified model over HTTP: /v1/decide, /v1/distribution, /v1/chat/completions, ...
 
@@ -47,12 +48,12 @@ def serve_cmd(
     from valuemulch.serve.app import create_app
 
     key_hash = read_admin_key_hash(admin_key_file) if admin_key_file is not None else None
-    serve = ServeSettings(
-        model=model, policy_file=policy_file, admin_key_hash=key_hash,
-        allow_uncertified=allow_uncertified, trusted_keys=tuple(key or []), guard_url=guard_url, guard_model=guard_model,
-        workers=workers,
-        audit_checkpoint_every=Settings().serve.audit_checkpoint_every,  # VALUEMULCH_SERVE__AUDIT_CHECKPOINT_EVERY
-    )  # fmt: skip
+    given = {
+        "model": model, "policy_file": policy_file, "admin_key_hash": key_hash, "allow_uncertified": allow_uncertified or None,
+        "trusted_keys": tuple(key) if key else None, "guard_url": guard_url, "guard_model": guard_model, "workers": workers,
+    }  # fmt: skip
+    # What the command line gives wins; every other serve setting comes from VALUEMULCH_SERVE__* or its default.
+    serve = ServeSettings(**{**Settings().serve.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
     torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
     app_ = create_app(settings, load_deployment(settings, settings.serve.model))

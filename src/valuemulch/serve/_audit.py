@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from valuemulch.filemodes import private_file, private_sqlite_sidecars
 from valuemulch.serve._audit_checkpoint import CHECKPOINT_ENDPOINT, CHECKPOINT_EVERY, checkpoint_fields, make_checkpoint
 from valuemulch.settings import Settings, env_name
 
+logger = logging.getLogger(__name__)
 AUDIT_ENV = env_name("audit")
 GENESIS = "0" * 64
 # The fields a record's hash covers, in the order of the table's columns.
@@ -210,6 +212,43 @@ def _insert(con: sqlite3.Connection, fields: dict[str, Any]) -> Record:
     return Record(**{name: fields[name] for name in COLUMNS if name != "hash"}, hash=digest)
 
 
+class AuditUnavailable(Exception):
+    """The audit log cannot take a record now (locked, full, I/O error): the decision must not be sent."""
+
+
+def _fields(
+    *,
+    request_hash: str,
+    community: str,
+    model_id: str,
+    certificate_id: str | None,
+    certified: bool,
+    endpoint: str,
+    bounds: dict[str, Any],
+    answer: dict[str, Any],
+) -> dict[str, Any]:
+    """A decision's fields, checked, as they read back (so its hash is what `verify_chain` recomputes)."""
+    for name, value in (("request_hash", request_hash), ("community", community), ("model_id", model_id), ("endpoint", endpoint)):
+        _check_text(name, value)
+    _check_text("certificate_id", certificate_id, optional=True)
+    if certified not in (True, False):
+        raise DataError("audit record", field="certified", expected="a bool", got=certified, fix="pass certified as True or False.")
+    if endpoint == CHECKPOINT_ENDPOINT:
+        raise DataError(
+            "audit record", field="endpoint", expected="a route", got=endpoint, fix="checkpoints are written by the log itself."
+        )
+    return {
+        "request_hash": request_hash,
+        "community": community,
+        "model_id": model_id,
+        "certificate_id": certificate_id,
+        "certified": bool(certified),
+        "endpoint": endpoint,
+        "bounds": json.loads(_to_json("bounds", bounds)),
+        "answer": json.loads(_to_json("answer", answer)),
+    }
+
+
 class AuditLog:
     """Appends decisions to the hash chain at ``path`` (`Settings.audit` by default); safe across threads and processes.
 
@@ -226,6 +265,8 @@ class AuditLog:
         *,
         signing_key: Ed25519PrivateKey | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,
+        busy_timeout: float = 30.0,
+        max_bytes: int | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else Settings().audit
         if checkpoint_every < 1:
@@ -237,7 +278,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._closed = False
         created = private_file(self.path)  # before SQLite opens it: its -wal and -shm take this file's mode
-        self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self.max_bytes = max_bytes
+        self._con = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False, isolation_level=None)
         try:
             self._open(created)
         except sqlite3.DatabaseError as err:
@@ -258,6 +300,9 @@ class AuditLog:
                 f"put it on a local filesystem (set {AUDIT_ENV} to a file path)."
             )
         self._con.execute("PRAGMA synchronous=FULL")
+        if self.max_bytes is not None:  # a cap, so a full log is refused like a full disk (SQLITE_FULL), not a crash
+            page = int(self._con.execute("PRAGMA page_size").fetchone()[0])
+            self._con.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
         self._con.execute(_SCHEMA)
         self._con.execute("CREATE INDEX IF NOT EXISTS decisions_request_hash ON decisions (request_hash)")
         self._con.execute(_CHECKPOINT_INDEX)
@@ -270,56 +315,32 @@ class AuditLog:
         if created:
             private_sqlite_sidecars(self.path)
 
-    def append(
-        self,
-        *,
-        request_hash: str,
-        community: str,
-        model_id: str,
-        certificate_id: str | None,
-        certified: bool,
-        endpoint: str,
-        bounds: dict[str, Any],
-        answer: dict[str, Any],
-    ) -> Record:
-        """Commits one decision linked to the last record; returns only once it is durable."""
-        for name, value in (
-            ("request_hash", request_hash),
-            ("community", community),
-            ("model_id", model_id),
-            ("endpoint", endpoint),
-        ):
-            _check_text(name, value)
-        _check_text("certificate_id", certificate_id, optional=True)
-        if certified not in (True, False):
-            raise DataError(
-                "audit record", field="certified", expected="a bool", got=certified, fix="pass certified as True or False."
-            )
-        if endpoint == CHECKPOINT_ENDPOINT:
-            raise DataError(
-                "audit record",
-                field="endpoint",
-                expected="a route",
-                got=endpoint,
-                fix="checkpoints are written by the log itself.",
-            )
-        # The record holds the values as they read back, so its hash is what `verify_chain` recomputes.
-        fields: dict[str, Any] = {
-            "request_hash": request_hash,
-            "community": community,
-            "model_id": model_id,
-            "certificate_id": certificate_id,
-            "certified": bool(certified),
-            "endpoint": endpoint,
-            "bounds": json.loads(_to_json("bounds", bounds)),
-            "answer": json.loads(_to_json("answer", answer)),
-        }
-        with self._lock, self._transaction() as con:
-            prev_seq, prev_hash = _last(con)
-            record = _insert(con, {**fields, "seq": prev_seq + 1, "prev_hash": prev_hash})
-            if self._key is not None and record.seq - con.execute(_LAST_CHECKPOINT).fetchone()[0] >= self.checkpoint_every:
-                self._insert_checkpoint(con, record.seq, record.hash, "every")
-        return record
+    def append(self, **entry: Any) -> Record:
+        """Commits one decision linked to the last record (`append_many` of one)."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[dict[str, Any]]) -> list[Record]:
+        """Commits decisions linked in order to the last record, in one transaction: all are durable
+        when this returns, or none was written. Each entry has the fields of a record (request_hash,
+        community, model_id, certificate_id, certified, endpoint, bounds, answer).
+
+        Raises:
+            AuditUnavailable: the log could not be written (locked past the busy timeout, disk or
+                size cap full, I/O error); nothing of ``entries`` is in it.
+        """
+        checked = [_fields(**entry) for entry in entries]
+        out = []
+        try:
+            with self._lock, self._transaction() as con:
+                for fields in checked:
+                    prev_seq, prev_hash = _last(con)
+                    record = _insert(con, {**fields, "seq": prev_seq + 1, "prev_hash": prev_hash})
+                    out.append(record)
+                    if self._key is not None and record.seq - con.execute(_LAST_CHECKPOINT).fetchone()[0] >= self.checkpoint_every:
+                        self._insert_checkpoint(con, record.seq, record.hash, "every")
+        except sqlite3.OperationalError as err:
+            raise AuditUnavailable(f"{self.path}: {err}") from err
+        return out
 
     def checkpoint(self, reason: str = "requested") -> Record | None:
         """Sign the chain's head now (None without a signing key, or when the last record is a checkpoint)."""
@@ -387,6 +408,8 @@ class AuditLog:
         try:
             if self._key is not None:
                 self.checkpoint("close")
+        except (AuditUnavailable, sqlite3.OperationalError) as err:  # a full or locked log still closes
+            logger.warning("%s: the closing checkpoint could not be written (%s); audit verify will report the records at risk.", self.path, err)
         finally:
             with self._lock:
                 self._closed = True

@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 
 from valuemulch.bounds import BoundedAnswer
-from valuemulch.serve._audit import AuditLog, Record, request_hash
+from valuemulch.serve._audit import AuditLog, AuditUnavailable, Record, request_hash
 from valuemulch.serve._budget import Budget
 from valuemulch.serve._deployment import Deployment
 from valuemulch.serve._middleware import ServiceError
 from valuemulch.types import Question
+
+AUDIT_RETRY_AFTER_S = 5
 
 
 def community_of(d: Deployment, community: str) -> str:
@@ -56,27 +58,38 @@ def decide(
     strength: float,
     budget: Budget,
 ) -> list[tuple[BoundedAnswer, Record]]:
-    """Answer within ``budget``, then audit; a record is committed before its answer leaves, and none is
-    written for a request stopped by its budget (the deadline is checked again just before)."""
+    """Answer within ``budget``, then audit; the records are committed before the answers leave, none
+    is written for a request stopped by its budget (the deadline is checked again just before), and a
+    log that cannot be written (locked, full) makes the request a 503 with nothing sent."""
     budget.check_text(questions)
     results = d.answers(community, questions, strength, budget)
     budget.check_time()
     digest = request_hash(body)
-    out = []
-    for q, (answer, _) in zip(questions, results, strict=True):
-        record = audit.append(
-            request_hash=digest,
-            community=community,
-            model_id=d.model_id,
-            certificate_id=d.certificate_id,
-            certified=d.certified,
-            endpoint=endpoint,
-            bounds=bounds_dict(answer),
-            answer={
+    entries = [
+        {
+            "request_hash": digest,
+            "community": community,
+            "model_id": d.model_id,
+            "certificate_id": d.certificate_id,
+            "certified": d.certified,
+            "endpoint": endpoint,
+            "bounds": bounds_dict(answer),
+            "answer": {
                 "question": q.text,
                 "options": list(q.options),
                 "distribution": None if answer.distribution is None else answer.distribution.tolist(),
             },
-        )
-        out.append((answer, record))
-    return out
+        }
+        for q, (answer, _) in zip(questions, results, strict=True)
+    ]
+    try:
+        records = audit.append_many(entries)  # one transaction: every answer of the request is logged, or none
+    except AuditUnavailable as err:
+        raise ServiceError(
+            503,
+            "audit_unavailable",
+            f"The answer could not be written to the audit log ({err}), so it was not sent and nothing was logged. "
+            f"Retry after {AUDIT_RETRY_AFTER_S} s; if it persists, the operator should check the log's disk.",
+            headers={"Retry-After": str(AUDIT_RETRY_AFTER_S)},
+        ) from None
+    return [(answer, record) for (answer, _), record in zip(results, records, strict=True)]

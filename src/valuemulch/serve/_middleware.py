@@ -10,6 +10,7 @@ import json
 import logging
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -110,10 +111,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413, counting bytes as they arrive (Content-Length may lie or be absent)."""
+    """Refuse bodies over the limit with 413, counting bytes as they arrive (Content-Length may lie or be
+    absent), and bodies that take longer than ``timeout`` seconds to arrive with 408: a client trickling
+    its body (slowloris) holds a connection, never a worker, and not for long."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 10.0) -> None:
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,18 +131,26 @@ class BodyLimit:
             return
         # Read the whole body first (it is small by construction), so that an oversized chunked body
         # is answered 413 here instead of failing inside the framework's body parser.
-        chunks, seen, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
-                return
-            chunks.append(message.get("body", b""))
-            seen += len(chunks[-1])
-            more = bool(message.get("more_body", False))
-            if seen > self.max_bytes:
-                await too_big(scope, receive, send)
-                return
+        chunks, seen, more, other = [], 0, True, None
+        with anyio.move_on_after(self.timeout) as slow:
+            while more and seen <= self.max_bytes:
+                message = await receive()
+                if message["type"] != "http.request":
+                    other = message  # the client went away: the app sees that, outside the body's time limit
+                    break
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
+                more = bool(message.get("more_body", False))
+        if other is not None:
+            await self.app(scope, _replay([other], receive), send)
+            return
+        if seen > self.max_bytes:
+            await too_big(scope, receive, send)
+            return
+        if slow.cancelled_caught:
+            message = f"The request body did not arrive within {self.timeout:g} s ({seen} bytes came); send it whole, at once."
+            await JSONResponse(error_body(408, "body_timeout", message), status_code=408)(scope, receive, send)
+            return
         body = b"".join(chunks)
         scope.setdefault("state", {})["raw_body"] = body  # what the audit log hashes: the request as received
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)

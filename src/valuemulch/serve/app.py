@@ -65,7 +65,14 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     At start it sizes the worker pool (``settings.serve.workers``) and loads every model in the
     background: health says ``starting`` until then, and answering routes refuse with 503. Admin
     routes may swap the deployment later."""
-    audit = AuditLog(settings.audit, signing_key=service_key(settings), checkpoint_every=settings.serve.audit_checkpoint_every)
+    serve = settings.serve
+    audit = AuditLog(
+        settings.audit,
+        signing_key=service_key(settings),
+        checkpoint_every=serve.audit_checkpoint_every,
+        busy_timeout=serve.audit_busy_timeout,
+        max_bytes=serve.audit_max_bytes,
+    )
     warn_loose_modes(settings)
     readiness = Readiness()
 
@@ -89,7 +96,7 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     app.state.live = LiveDeployment(deployment)
     app.state.audit = audit
     app.state.readiness = readiness
-    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes, timeout=settings.limits.body_timeout_s)
     app.add_middleware(RateLimit, limits=settings.limits)  # outermost: a limited client costs no body read
     install_error_handlers(app)
     app.include_router(decide.build_router(models))
