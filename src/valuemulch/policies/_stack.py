@@ -140,7 +140,7 @@ class StackPolicy(Policy):
         under ``recorded:*``, every recorded run at the data root, including those the saved layer
         left out because they answered none of its items."""
         self.check_fitted()
-        copy = build(self.name, **self.get_params(deep=False))
+        copy = StackPolicy(**self.get_params(deep=False))
         named = list(zip(self.labels_, self.models_, strict=True))
         if self.wildcard_ and self.data_root:
             named += [self._recorded(name) for name in list_recorded(self._root())]

@@ -69,7 +69,7 @@ class Deployment:
             chunk = missing[start : start + PREDICT_CHUNK]
             everyone = self.policy.predict_communities(self.communities, chunk)
             population = model_population(self.policy, self.communities, chunk)
-            fresh = {
+            fresh: dict[tuple[object, ...], _Answers] = {
                 (q.text, q.options, q.ordinal): ({c: everyone[c][i] for c in self.communities}, population[i])
                 for i, q in enumerate(chunk)
             }

@@ -148,8 +148,8 @@ class BodyLimit:
             await too_big(scope, receive, send)
             return
         if slow.cancelled_caught:
-            message = f"The request body did not arrive within {self.timeout:g} s ({seen} bytes came); send it whole, at once."
-            await JSONResponse(error_body(408, "body_timeout", message), status_code=408)(scope, receive, send)
+            late = f"The request body did not arrive within {self.timeout:g} s ({seen} bytes came); send it whole, at once."
+            await JSONResponse(error_body(408, "body_timeout", late), status_code=408)(scope, receive, send)
             return
         body = b"".join(chunks)
         scope.setdefault("state", {})["raw_body"] = body  # what the audit log hashes: the request as received
