@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -41,11 +40,7 @@ def serve_cmd(
 
     The port opens at once; the models load in the background, and /v1/health answers 503 "starting"
     until they have, then 200 "ready"."""
-    import torch
-    import uvicorn
-
-    from valuemulch.serve import load_deployment
-    from valuemulch.serve.app import create_app
+    from valuemulch.serve.app import serve_forever
 
     key_hash = read_admin_key_hash(admin_key_file) if admin_key_file is not None else None
     given = {
@@ -54,15 +49,7 @@ def serve_cmd(
     }  # fmt: skip
     # What the command line gives wins; every other serve setting comes from VALUEMULCH_SERVE__* or its default.
     serve = ServeSettings(**{**Settings().serve.model_dump(), **{k: v for k, v in given.items() if v is not None}})
-    settings = Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit)
-    torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
-    app_ = create_app(settings, load_deployment(settings, settings.serve.model))
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("valuemulch serve: %(message)s"))
-    logging.getLogger("valuemulch.serve").addHandler(handler)
-    logging.getLogger("valuemulch.serve").setLevel(logging.INFO)
-    typer.echo(f"valuemulch serve: http://{host}:{port}, loading the models (GET /v1/health says when it is ready)", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", workers=1)
+    serve_forever(Settings(serve=serve) if audit is None else Settings(serve=serve, audit=audit), host, port)
 
 
 @user_errors

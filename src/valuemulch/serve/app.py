@@ -106,3 +106,21 @@ def create_app(settings: Settings, deployment: Deployment) -> FastAPI:
     app.include_router(chat.build_router(models))
     app.include_router(admin.router)
     return app
+
+
+def serve_forever(settings: Settings, host: str, port: int) -> None:
+    """What `valuemulch serve` runs: the deployment the settings name, under uvicorn on ``host:port``,
+    saying on stderr where it listens and, from the warm-up thread, when it is ready."""
+    import torch
+    import uvicorn
+
+    from valuemulch.serve._deployment import load_deployment
+
+    torch.set_num_threads(1)  # one request per thread already; intra-op threads would only fight over the cores
+    app = create_app(settings, load_deployment(settings, settings.serve.model))
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("valuemulch serve: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.info("http://%s:%d, loading the models (GET /v1/health says when it is ready)", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)
