@@ -9,7 +9,8 @@ Without a model (``lm=None``) only the fixed replies are served.
 Faults a real server has, on demand: ``Server.fail_next(n, status, retry_after)`` makes the next ``n``
 POSTs answer ``status`` (429 or 503) with a ``Retry-After`` header, and run as a script
 (``python tests/openai_server.py --port P --die-after N``) the server SIGKILLs its own process once it
-has answered N requests: a server that dies in the middle of a run.
+has answered N requests: a server that dies in the middle of a run. ``delay_s`` slows every answer
+and ``max_in_flight`` counts the most requests answered at once (a client's concurrency, seen here).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Server:
     faults: list[tuple[int, float]] = field(default_factory=list)  # (status, Retry-After) for the next POSTs
     lock: threading.Lock = field(default_factory=threading.Lock)
     answered: int = 0  # 200 responses sent (for --die-after)
+    delay_s: float = 0.0  # every POST waits this long before it is answered
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most POSTs being answered at once
 
     def fail_next(self, count: int, status: int = 429, retry_after: float = 1.0) -> None:
         """The next ``count`` POSTs get ``status`` with ``Retry-After: retry_after`` and no completion."""
@@ -66,6 +70,16 @@ def _handler(lm: HFCausalLM | None, server: Server, die_after: int | None = None
                 server.requests.append(self.path)
                 server.times.append(time.monotonic())
                 fault = server.faults.pop(0) if server.faults else None
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                time.sleep(server.delay_s)
+                self._answer(fault)
+            finally:
+                with server.lock:
+                    server.in_flight -= 1
+
+        def _answer(self, fault: tuple[int, float] | None) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if fault is not None:
                 status, wait = fault

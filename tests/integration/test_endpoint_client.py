@@ -18,6 +18,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_a_repeated_batch_is_served_from_the_cache_without_a_call(tmp_path: Path
     monkeypatch.setenv("VALUEMULCH_CACHE", str(tmp_path / "cache"))
     norms: Norms = read_opinionqa(TESTS / "fixtures" / "opinionqa")
     with serve_openai(HFCausalLM.load("smollm2", "cpu")) as server:
-        params = {"model": "smollm2", "base_url": server.url, "permutations": 1, "concurrency": 2}
+        params: dict[str, Any] = {"model": "smollm2", "base_url": server.url, "permutations": 1, "concurrency": 2}
         first = LMPolicy(**params).fit(norms)
         p1 = first.predict(COMMUNITY, QUESTIONS)
         assert len(server.requests) == 2 and (s := first.cache_stats()) is not None and (s.hits, s.misses) == (0, 2)
@@ -97,11 +98,11 @@ def test_a_repeated_batch_is_served_from_the_cache_without_a_call(tmp_path: Path
 def test_the_key_is_the_model_and_the_whole_request(replies: Server, tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "c.sqlite")
     url = replies.url.replace("/v1", "/reply/clear/v1")
-    kwargs = {"n": 1, "temperature": 1.0, "max_new_tokens": 4}
-    OpenAIChatLM(url, "m", cache=cache).generate(_prompts(2), seeds=[1, 1], **kwargs)  # type: ignore[arg-type]
-    OpenAIChatLM(url, "m", cache=cache).generate(_prompts(2), seeds=[1, 2], **kwargs)  # type: ignore[arg-type]  # a new seed
-    OpenAIChatLM(url, "m", cache=cache, revision="sha256:ab").generate(_prompts(1), seeds=[1], **kwargs)  # type: ignore[arg-type]
-    OpenAIChatLM(url, "other", cache=cache).generate(_prompts(1), seeds=[1], **kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {"n": 1, "temperature": 1.0, "max_new_tokens": 4}
+    OpenAIChatLM(url, "m", cache=cache).generate(_prompts(2), seeds=[1, 1], **kwargs)
+    OpenAIChatLM(url, "m", cache=cache).generate(_prompts(2), seeds=[1, 2], **kwargs)  # a new seed
+    OpenAIChatLM(url, "m", cache=cache, revision="sha256:ab").generate(_prompts(1), seeds=[1], **kwargs)
+    OpenAIChatLM(url, "other", cache=cache).generate(_prompts(1), seeds=[1], **kwargs)
     assert len(replies.requests) == 2 + 1 + 1 + 1 and len(cache) == 5
     assert (cache.hits, cache.misses) == (1, 5)
 
@@ -178,7 +179,27 @@ def test_two_processes_with_four_threads_each_write_the_cache_at_once(tmp_path: 
     assert cache.get("7-3") is not None and stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-# -- retries ---------------------------------------------------------------------------------------
+def test_the_guards_older_verdict_cache_is_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "guard.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE verdicts (key TEXT PRIMARY KEY, crosses INTEGER, redline TEXT, reason TEXT)")
+    cache = ResponseCache(path)
+    cache.put("k", "m", {}, {"choices": [{}]})
+    assert len(cache) == 1 and ResponseCache(path).get("k") == {"choices": [{}]}
+
+
+# -- concurrency and retries -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_batch_runs_at_most_concurrency_requests_at_once(replies: Server, concurrency: int) -> None:
+    replies.delay_s, replies.max_in_flight = 0.2, 0
+    try:
+        lm = OpenAIChatLM(replies.url.replace("/v1", "/reply/clear/v1"), "m", concurrency=concurrency)
+        answers = lm.generate(_prompts(6), n=1, temperature=1.0, max_new_tokens=4, seeds=list(range(6)))
+    finally:
+        replies.delay_s = 0.0
+    assert len(answers) == 6 and replies.max_in_flight == concurrency
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -230,12 +251,12 @@ def test_a_killed_server_is_a_clear_error_and_what_was_cached_stays(tmp_path: Pa
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/reply/clear/v1"
-    kwargs = {"n": 1, "temperature": 1.0, "max_new_tokens": 4, "seeds": list(range(8))}
+    kwargs: dict[str, Any] = {"n": 1, "temperature": 1.0, "max_new_tokens": 4, "seeds": list(range(8))}
     server = _start(port, "--die-after", "3")
     try:
         lm = OpenAIChatLM(url, "m", concurrency=2, retries=FAST, cache=ResponseCache(tmp_path / "c.sqlite"))
         with pytest.raises(EndpointError) as err:
-            lm.generate(_prompts(8), **kwargs)  # type: ignore[arg-type]
+            lm.generate(_prompts(8), **kwargs)
         assert server.wait(timeout=10) == -9  # it was SIGKILLed, in the middle of the batch
     finally:
         server.kill()
@@ -245,7 +266,7 @@ def test_a_killed_server_is_a_clear_error_and_what_was_cached_stays(tmp_path: Pa
     server = _start(port)
     try:
         cache = ResponseCache(tmp_path / "c.sqlite")
-        replies = OpenAIChatLM(url, "m", concurrency=2, retries=FAST, cache=cache).generate(_prompts(8), **kwargs)  # type: ignore[arg-type]
+        replies = OpenAIChatLM(url, "m", concurrency=2, retries=FAST, cache=cache).generate(_prompts(8), **kwargs)
     finally:
         server.kill()
         server.wait(timeout=10)
