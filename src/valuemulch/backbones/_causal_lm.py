@@ -8,12 +8,9 @@ hidden-state encoder share one copy; fine-tuning works on a copy (see ``policies
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import string
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -21,7 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from valuemulch.backbones._endpoint import HTTP_TIMEOUT_S, ChatEndpoint, Retries
 from valuemulch.backbones._packages import package_dir
+from valuemulch.backbones._response_cache import ResponseCache, request_key
 from valuemulch.backbones._split_packages import GEMMA3_MODEL, assembled
 from valuemulch.errors import ConfigError
 
@@ -34,7 +33,6 @@ GEMMA3_ID = "gemma-3-270m-q4_k_m"
 LETTERS = string.ascii_uppercase
 #: OpenAI's ceiling for ``top_logprobs``; letters outside the top 20 first tokens get no mass.
 TOP_LOGPROBS = 20
-HTTP_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -290,47 +288,62 @@ class HFCausalLM:
 
 
 class OpenAIChatLM:
-    """Any server that speaks OpenAI's ``/chat/completions`` (vLLM, llama.cpp, hosted models)."""
+    """Any server that speaks OpenAI's ``/chat/completions`` (vLLM, llama.cpp, hosted models).
+
+    Requests go through `ChatEndpoint` (``concurrency`` at a time, with timeouts and retries) and,
+    with a ``cache``, each answer is stored as it arrives and never asked for again. ``revision``
+    (a model revision or weights-file hash) is part of the cache key: a server that swaps the
+    weights behind the same name then gets asked again.
+    """
 
     def __init__(
-        self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", timeout: float = HTTP_TIMEOUT_S
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = HTTP_TIMEOUT_S,
+        concurrency: int = 4,
+        retries: Retries | None = None,
+        cache: ResponseCache | None = None,
+        revision: str | None = None,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.endpoint = ChatEndpoint(base_url, api_key_env=api_key_env, timeout=timeout, concurrency=concurrency, retries=retries)
+        self.url = self.endpoint.url
         self.model = model
-        self.api_key_env = api_key_env
-        self.timeout = timeout
-        self.id = f"openai:{model}@{base_url.rstrip('/')}"
+        self.cache = cache
+        self.identity = {"endpoint": self.endpoint.root, "model": model, "revision": revision}
+        self.id = f"openai:{model}@{self.endpoint.root}" + (f"#{revision}" if revision else "")
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode("utf-8"), headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode("utf-8", "replace")[:300]
-            hint = f"check ${self.api_key_env}" if err.code in (401, 403) else "check base_url and the model name"
-            raise ConfigError(f"POST {self.url} answered HTTP {err.code}: {detail!r}; {hint}.") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            reason = getattr(err, "reason", err)
-            raise ConfigError(
-                f"POST {self.url} failed ({reason}); check that the server runs and base_url ends with its API root (e.g. http://host:8000/v1)."
-            ) from None
-        except json.JSONDecodeError:
-            raise ConfigError(f"POST {self.url} did not answer JSON; is base_url an OpenAI-compatible API root?") from None
-        if not isinstance(payload, dict) or not payload.get("choices"):
-            raise ConfigError(
-                f"POST {self.url} answered without 'choices': {str(payload)[:200]!r}; is it an OpenAI-compatible server?"
-            )
-        return payload
+    def complete(self, bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each body's completion: from the cache where it has one, else from the endpoint (and then cached).
+
+        Identical bodies in one batch are sent once.
+        """
+        keys = [request_key(self.identity, body) for body in bodies]
+        found: dict[str, dict[str, Any]] = {}
+        missing: dict[str, dict[str, Any]] = {}
+        for key, body in zip(keys, bodies, strict=True):
+            if key in found or key in missing:
+                continue
+            hit = self.cache.get(key) if self.cache is not None else None
+            if hit is not None:
+                found[key] = hit
+            else:
+                missing[key] = body
+        order = list(missing)
+
+        def store(i: int, payload: dict[str, Any]) -> None:
+            if self.cache is not None:
+                self.cache.put(order[i], self.id, missing[order[i]], payload)
+
+        answers = self.endpoint.post_many([missing[k] for k in order], on_answer=store)
+        found.update(zip(order, answers, strict=True))
+        return [found[key] for key in keys]
 
     def letter_probs(self, prompts: Sequence[Prompt], n_letters: Sequence[int]) -> list[np.ndarray]:
-        out = []
-        for prompt, k in zip(prompts, n_letters, strict=True):
-            body = {
+        bodies = [
+            {
                 "model": self.model,
                 "messages": prompt.as_messages(),
                 "max_tokens": 1,
@@ -338,7 +351,11 @@ class OpenAIChatLM:
                 "logprobs": True,
                 "top_logprobs": TOP_LOGPROBS,
             }
-            choice = self._post(body)["choices"][0]
+            for prompt in prompts
+        ]
+        out = []
+        for payload, k in zip(self.complete(bodies), n_letters, strict=True):
+            choice = payload["choices"][0]
             content = (choice.get("logprobs") or {}).get("content")
             if not content or not content[0].get("top_logprobs"):
                 raise ConfigError(
@@ -363,21 +380,22 @@ class OpenAIChatLM:
         seeds: Sequence[int],
         stop: Sequence[str] = (),
     ) -> list[list[str]]:
-        out = []
-        for prompt, seed in zip(prompts, seeds, strict=True):
-            replies: list[str] = []
-            for attempt in range(n):  # servers that ignore `n` answer one reply per request
-                body = {
+        replies: list[list[str]] = [[] for _ in prompts]
+        for attempt in range(n):  # servers that ignore `n` answer one reply per request: ask again for the rest
+            short = [i for i, got in enumerate(replies) if len(got) < n]
+            if not short:
+                break
+            bodies = [
+                {
                     "model": self.model,
-                    "messages": prompt.as_messages(),
+                    "messages": prompts[i].as_messages(),
                     "max_tokens": max_new_tokens,
                     "temperature": temperature,
-                    "n": n - len(replies),
-                    "seed": seed + attempt,
+                    "n": n - len(replies[i]),
+                    "seed": seeds[i] + attempt,
                 }
-                choices = self._post(body)["choices"]
-                replies.extend(str((c.get("message") or {}).get("content") or "") for c in choices)
-                if len(replies) >= n:
-                    break
-            out.append(replies[:n])
-        return out
+                for i in short
+            ]
+            for i, payload in zip(short, self.complete(bodies), strict=True):
+                replies[i].extend(str((c.get("message") or {}).get("content") or "") for c in payload["choices"])
+        return [got[:n] for got in replies]

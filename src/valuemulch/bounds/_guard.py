@@ -10,29 +10,27 @@ the object may stand alone or in one fenced ``json`` block, since chat models ad
 lets a guard only *add* masks: "crosses" masks, "does not cross" changes nothing, and no verdict
 (a timeout, an HTTP error, anything unreadable) counts as doubt, so the option is never chosen.
 
-Verdicts are cached in SQLite by a hash of the model, the rubric and the text; failures never are.
+Readable verdicts are cached (the shared response cache, keyed by the endpoint, the model and the whole
+request: rubric, question and act); failures and unreadable replies never are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from valuemulch.backbones import ChatEndpoint, EndpointError, ResponseCache, Retries, request_key
 from valuemulch.bounds._catalogue import catalogue, redline_ids
 from valuemulch.errors import ConfigError
-from valuemulch.filemodes import private_file, private_sqlite_sidecars
 
 _FENCE = re.compile(r"\A\s*```(?:json)?\s*(\{.*\})\s*```\s*\Z", re.DOTALL)
 
@@ -86,7 +84,11 @@ def parse_verdict(option: int, content: str) -> Verdict:
 
 
 class Guard:
-    """An OpenAI-compatible chat model asked about each act, with its verdicts cached in SQLite."""
+    """An OpenAI-compatible chat model asked about each act, with its readable verdicts cached.
+
+    It shares the ``lm`` policy's client and response cache (``ChatEndpoint``, ``ResponseCache``),
+    with one attempt per act: inside a request's deadline a failure is doubt, not a wait.
+    """
 
     def __init__(
         self,
@@ -104,19 +106,16 @@ class Guard:
             raise ConfigError("--guard-model must name the model the guard server serves, got an empty name.")
         if timeout <= 0:
             raise ConfigError(f"The guard timeout must be positive seconds, got {timeout}.")
-        self.url = url.rstrip("/") + "/chat/completions"
+        self._endpoint = ChatEndpoint(url, api_key_env=api_key_env, timeout=timeout, concurrency=1, retries=Retries(attempts=1))
+        self.url = self._endpoint.url
         self.model, self.timeout, self.api_key_env = model, timeout, api_key_env
         self.rubric_hash = hashlib.sha256(rubric().encode()).hexdigest()[:12]
         self.id = f"guard:{model}@{url.rstrip('/')} rubric {self.rubric_hash}"
-        self._cache = _VerdictCache(cache) if cache is not None else None
-        self._client = httpx.Client(timeout=timeout)
+        self._identity = {"endpoint": self._endpoint.root, "model": model, "role": "guard"}
+        self._cache = ResponseCache(cache) if cache is not None else None
 
-    def _key(self, question: str, act: str) -> str:
-        return hashlib.sha256(json.dumps([self.model, self.rubric_hash, question, act]).encode()).hexdigest()
-
-    def _ask(self, option: int, question: str, act: str) -> Verdict:
-        headers = {"Authorization": f"Bearer {key}"} if (key := os.environ.get(self.api_key_env)) else {}
-        body = {
+    def _body(self, question: str, act: str) -> dict[str, Any]:
+        return {
             "model": self.model,
             "messages": [
                 {"role": "system", "content": rubric()},
@@ -125,57 +124,34 @@ class Guard:
             "temperature": 0,
             "max_tokens": 80,
         }
+
+    @staticmethod
+    def _read(option: int, payload: dict[str, Any]) -> Verdict:
         try:
-            response = self._client.post(self.url, json=body, headers=headers)
-        except httpx.TimeoutException:
-            return Verdict(option, None, None, f"timeout after {self.timeout:g} s")
-        except httpx.HTTPError as err:
-            return Verdict(option, None, None, f"no answer from {self.url} ({type(err).__name__})")
-        if response.status_code != 200:
-            return Verdict(option, None, None, f"HTTP {response.status_code} from {self.url}")
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return Verdict(option, None, None, f"not a chat completion: {response.text[:120]!r}")
+            content = payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            return Verdict(option, None, None, f"not a chat completion: {str(payload)[:120]!r}")
         return parse_verdict(option, str(content))
 
     def judge(self, question: str, acts: Sequence[tuple[int, str]]) -> list[Verdict]:
         """One verdict per act, from the cache or from the model (one request per act: a verdict
-        must belong to exactly one act, and the cache is per act)."""
+        must belong to exactly one act, and the cache is per act). Only readable verdicts are cached."""
         out = []
         for option, act in acts:
-            key = self._key(question, act)
+            body = self._body(question, act)
+            key = request_key(self._identity, body)
             hit = self._cache.get(key) if self._cache is not None else None
             if hit is not None:
-                out.append(Verdict(option, hit[0], hit[1], hit[2], cached=True))
+                cached = self._read(option, hit)
+                out.append(Verdict(option, cached.crosses, cached.redline, cached.reason, cached=True))
                 continue
-            verdict = self._ask(option, question, act)
+            try:
+                payload = self._endpoint.post(body)
+            except EndpointError as err:
+                out.append(Verdict(option, None, None, err.reason))
+                continue
+            verdict = self._read(option, payload)
             if verdict.crosses is not None and self._cache is not None:
-                self._cache.put(key, verdict)
+                self._cache.put(key, self.id, body, payload)
             out.append(verdict)
         return out
-
-
-class _VerdictCache:
-    """Real verdicts by hash, in a SQLite file only its owner can read (WAL: the service is threaded)."""
-
-    def __init__(self, path: Path) -> None:
-        private_file(path)
-        path.chmod(0o600)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        private_sqlite_sidecars(path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, crosses INTEGER, redline TEXT, reason TEXT)")
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, str | None, str] | None:
-        with self._lock:
-            row = self._db.execute("SELECT crosses, redline, reason FROM verdicts WHERE key = ?", (key,)).fetchone()
-        return None if row is None else (bool(row[0]), row[1], row[2])
-
-    def put(self, key: str, verdict: Verdict) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
-                (key, int(bool(verdict.crosses)), verdict.redline, verdict.reason),
-            )

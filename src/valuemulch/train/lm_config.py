@@ -23,6 +23,18 @@ class LMConfig(_PolicyConfig):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Environment variable holding the endpoint's API key (read per request, never stored)."
     )
+    concurrency: int = Field(4, ge=1, description="An endpoint's requests in flight at once.")
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for one endpoint response.")
+    retries: int = Field(
+        5, ge=1, description="Tries per endpoint request (timeouts, lost connections, 408/429/5xx; honours Retry-After)."
+    )
+    cache: bool = Field(
+        True,
+        description="Keep endpoint responses in <cache>/lm_responses.sqlite and never ask for one twice (False: always ask).",
+    )
+    revision: str | None = Field(
+        None, description="The served model's revision or weights hash, when known; part of the response cache's key."
+    )
     method: Method = Field(
         "logprobs",
         description="logprobs (next-token probabilities of the letters), verbalized (JSON percentages, greedy) or sampled (shares of n_samples answers).",

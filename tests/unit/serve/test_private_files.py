@@ -91,10 +91,10 @@ def test_the_service_log_and_registry_are_owner_only(tmp_path: Path, loose_umask
 
 
 def test_the_guard_cache_and_written_data_are_owner_only(tmp_path: Path, loose_umask: None) -> None:
-    from valuemulch.bounds._guard import _VerdictCache
+    from valuemulch.bounds import Guard
     from valuemulch.data import write_jsonl
 
-    _VerdictCache(tmp_path / "g" / "guard.sqlite")
+    Guard("http://127.0.0.1:1/v1", "m", cache=tmp_path / "g" / "guard.sqlite")  # the shared response cache
     assert _mode(tmp_path / "g") == 0o700 and set(_sqlite_modes(tmp_path / "g" / "guard.sqlite").values()) == {0o600}
     out = write_jsonl([], tmp_path / "collected" / "norms.jsonl")
     assert _mode(tmp_path / "collected") == 0o700 and _mode(out) == 0o600

@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from valuemulch.backbones import SMOLLM2, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, model_id
+from valuemulch.backbones import SMOLLM2, CacheStats, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, ResponseCache, Retries, model_id
 from valuemulch.errors import ConfigError, OutputParseError
 from valuemulch.policies._base import (
+    BOOLEAN,
     OPTIONAL_TEXT,
     SEED,
     TEXT,
@@ -50,6 +51,13 @@ class LMPolicy(Policy):
             ``model`` locally.
         api_key_env: the environment variable that holds the endpoint's API key (read per request,
             never stored in the artifact).
+        concurrency, timeout, retries: an endpoint's requests in flight at once, seconds to wait for
+            one, and tries per request (timeouts, lost connections, 408/429/5xx; backoff with jitter
+            that honours Retry-After).
+        cache: keep every endpoint response in ``<cache>/lm_responses.sqlite`` (``VALUEMULCH_CACHE``)
+            and never ask for one twice; False asks the endpoint every time.
+        revision: the served model's revision or weights-file hash, when known; part of the cache
+            key, so changed weights behind the same name are asked again.
         method: ``logprobs`` (next-token probabilities of the letters), ``verbalized`` (the model
             writes JSON percentages, greedy) or ``sampled`` (shares of ``n_samples`` sampled answers).
         steering: ``persona`` (OpinionQA-style "Answer as if ..."), ``few-shot`` (the persona plus the
@@ -79,6 +87,11 @@ class LMPolicy(Policy):
         "model": TEXT,
         "base_url": OPTIONAL_TEXT,
         "api_key_env": TEXT,
+        "concurrency": integer(1),
+        "timeout": real(above=0),
+        "retries": integer(1),
+        "cache": BOOLEAN,
+        "revision": OPTIONAL_TEXT,
         "method": one_of(*METHODS),
         "steering": one_of(*STEERINGS),
         "shots": integer(1),
@@ -103,6 +116,11 @@ class LMPolicy(Policy):
         model: str = SMOLLM2,
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout: float = 120.0,
+        retries: int = 5,
+        cache: bool = True,
+        revision: str | None = None,
         method: Method = "logprobs",
         steering: Steering = "persona",
         shots: int = 5,
@@ -123,6 +141,11 @@ class LMPolicy(Policy):
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retries = retries
+        self.cache = cache
+        self.revision = revision
         self.method = method
         self.steering = steering
         self.shots = shots
@@ -149,8 +172,22 @@ class LMPolicy(Policy):
     # -- backend ------------------------------------------------------------------------------
     def _base(self) -> CausalLM:
         if self.base_url:
-            return OpenAIChatLM(self.base_url, self.model, api_key_env=self.api_key_env)
+            return OpenAIChatLM(
+                self.base_url,
+                self.model,
+                api_key_env=self.api_key_env,
+                timeout=self.timeout,
+                concurrency=self.concurrency,
+                retries=Retries(attempts=self.retries),
+                cache=ResponseCache() if self.cache else None,
+                revision=self.revision,
+            )
         return self._local()
+
+    def cache_stats(self) -> CacheStats | None:
+        """This policy's endpoint-cache hits and misses so far (None: a local model, or ``cache=False``)."""
+        lm = self._lm
+        return lm.cache.stats() if isinstance(lm, OpenAIChatLM) and lm.cache is not None else None
 
     def _backend(self) -> CausalLM:
         if self._lm is None:
@@ -173,7 +210,9 @@ class LMPolicy(Policy):
         self.communities_ = norms.communities
         self._bank = ShotBank.from_norms(norms, self.shots) if self.steering == "few-shot" else None
         self.shot_bank_ = None if self._bank is None else self._bank.to_state()
-        self.model_id_ = OpenAIChatLM(self.base_url, self.model).id if self.base_url else model_id(self.model)
+        self.model_id_ = (
+            OpenAIChatLM(self.base_url, self.model, revision=self.revision).id if self.base_url else model_id(self.model)
+        )
         self.parse_fallbacks_ = 0
         self.unparsed_samples_ = 0
         self.lora_losses_: list[float] = []
@@ -269,6 +308,8 @@ class LMPolicy(Policy):
         else:
             raw = lm.generate(prompts, n=self.n_samples, temperature=self.temperature, max_new_tokens=SAMPLE_TOKENS, seeds=seeds)
             read = self._read_samples
+        if (stats := self.cache_stats()) is not None:
+            logger.info("lm policy: %d prompts; endpoint responses so far: %s", len(prompts), stats)
         return [self._parse(read, r, x) for r, x in zip(raw, letters, strict=True)]
 
     def _read_samples(self, answers: list[str], letters: str) -> np.ndarray:
