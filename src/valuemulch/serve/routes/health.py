@@ -28,4 +28,4 @@ def health(d: DeploymentDep, audit: AuditDep, request: Request) -> JSONResponse:
     if readiness.error is not None:
         body["error"] = readiness.error
     ready = readiness.status == "ready"
-    return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": "2"})
+    return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": str(readiness.RETRY_AFTER_S)})
