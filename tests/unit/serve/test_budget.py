@@ -23,12 +23,18 @@ def _records(client: TestClient) -> int:
     return int(client.get("/v1/health").json()["audit_records"])
 
 
-def _batch(prefix: str, n: int, *, options: int = 3, chars: int = 40) -> dict[str, Any]:
+def _batch(prefix: str, n: int, *, options: int = 3, chars: int = 40, long_options: bool = False) -> dict[str, Any]:
+    """``long_options`` makes every option text new and a few hundred characters long, so each question costs
+    the detector real work on any machine (short shared options are embedded once and then cached)."""
     pad = "x" * max(0, chars - 40)
+
+    def option(k: int, j: int) -> str:
+        return f"Option {j} of {prefix} {k}: open the library on Sundays {j} times a year. {pad[:200]}" if long_options else f"Option {j}"
+
     return {
         "community": "Britain",
         "questions": [
-            {"question": f"{prefix} {k}: should the library open on Sundays? {pad}", "options": [f"Option {j}" for j in range(options)]}
+            {"question": f"{prefix} {k}: should the library open on Sundays? {pad}", "options": [option(k, j) for j in range(options)]}
             for k in range(n)
         ],
     }
@@ -61,7 +67,7 @@ def test_work_past_the_deadline_stops_with_503_and_is_not_logged(tmp_path: Path)
     deadline = 1.0
     with ready_client(serve_app(_home(tmp_path), deadline_s=deadline, max_new_questions=64, max_total_chars=10**7)) as c:
         before = _records(c)
-        heavy = _batch("Heavy", 16, options=26, chars=3_000)
+        heavy = _batch("Heavy", 16, options=26, chars=3_000, long_options=True)
         started = time.monotonic()
         r = c.post("/v1/distribution", json=heavy)
         took = time.monotonic() - started
