@@ -65,7 +65,8 @@ class TinyHome:
 def tiny_home(root: Path, *, certified: bool = True, signer: TinyHome | None = None) -> TinyHome:
     """Copy the tiny model under ``root`` and write its certificate (not registered yet), signed by a new
     key, or else by ``signer``'s key, in which case the home shares ``signer``'s registry and audit log."""
-    from valuemulch.certify._certificate import certificate_id, file_hashes
+    from valuemulch.certify._certificate import file_hashes
+    from valuemulch.certify._provenance import certificate_id
     from valuemulch.certify._signing import canonical_json, init_keys, sign_document
 
     model_dir = root / "model"

@@ -6,13 +6,16 @@ from valuemulch.backbones._encoders import MINILM_ID, AdaptedMiniLMEncoder, Mini
 from valuemulch.backbones._endpoint import ChatEndpoint, EndpointError, Retries
 from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
 from valuemulch.backbones._packages import package_dir
+from valuemulch.backbones._progress import PromptProgress, showing_prompts
 from valuemulch.backbones._registry import ENCODER_HELP, make_encoder
 from valuemulch.backbones._response_cache import (
     CacheStats,
     CorruptCacheError,
     ResponseCache,
     default_response_cache_path,
+    no_response_cache,
     request_key,
+    response_caching,
 )
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "MiniLMEncoder",
     "OpenAIChatLM",
     "Prompt",
+    "PromptProgress",
     "ResponseCache",
     "Retries",
     "TextEncoder",
@@ -40,6 +44,9 @@ __all__ = [
     "make_encoder",
     "minilm_dir",
     "model_id",
+    "no_response_cache",
     "package_dir",
     "request_key",
+    "response_caching",
+    "showing_prompts",
 ]

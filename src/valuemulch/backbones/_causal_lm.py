@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from valuemulch.backbones._batching import AUTO, plan_batches
 from valuemulch.backbones._endpoint import HTTP_TIMEOUT_S, ChatEndpoint, Retries
 from valuemulch.backbones._packages import package_dir
+from valuemulch.backbones._progress import prompt_progress
 from valuemulch.backbones._response_cache import ResponseCache, request_key
 from valuemulch.backbones._split_packages import GEMMA3_MODEL, assembled
 from valuemulch.errors import ConfigError
@@ -153,7 +155,7 @@ def letter_token_ids(tokenizer: Any) -> list[list[int]]:
 class HFCausalLM:
     """A local transformers model (optionally with a LoRA adapter) as a `CausalLM`."""
 
-    def __init__(self, model: Any, tokenizer: Any, device: str, id: str, *, batch_size: int = 8) -> None:
+    def __init__(self, model: Any, tokenizer: Any, device: str, id: str, *, batch_size: int = AUTO) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -165,7 +167,7 @@ class HFCausalLM:
         return letter_token_ids(self.tokenizer)
 
     @classmethod
-    def load(cls, spec: str, device: str = "auto", *, batch_size: int = 8) -> HFCausalLM:
+    def load(cls, spec: str, device: str = "auto", *, batch_size: int = AUTO) -> HFCausalLM:
         loaded = load_causal_lm(spec, resolve_device(device))
         return cls(loaded.model, loaded.tokenizer, loaded.device, loaded.id, batch_size=batch_size)
 
@@ -189,7 +191,10 @@ class HFCausalLM:
 
     def encode(self, prompts: Sequence[Prompt]) -> dict[str, Any]:
         """Left-padded token batch, with position ids that ignore the padding."""
-        batch = self.tokenizer([self.render(p) for p in prompts], padding=True, return_tensors="pt", add_special_tokens=False)
+        return self.encode_texts([self.render(p) for p in prompts])
+
+    def encode_texts(self, texts: Sequence[str]) -> dict[str, Any]:
+        batch = self.tokenizer(list(texts), padding=True, return_tensors="pt", add_special_tokens=False)
         mask = batch["attention_mask"]
         return {
             "input_ids": batch["input_ids"].to(self.device),
@@ -198,28 +203,37 @@ class HFCausalLM:
         }
 
     def letter_log_probs(self, prompts: Sequence[Prompt], n_letters: Sequence[int]) -> Any:
-        """``(len(prompts), 26)`` log-probabilities over each prompt's letters (``-inf`` past them).
+        """``(len(prompts), 26)`` log-probabilities over each prompt's letters (``-inf`` past them), in
+        one forward pass. Differentiable: LoRA training calls it with gradients on."""
+        return self._letter_log_probs(self.encode(prompts), n_letters)
 
-        Differentiable: LoRA training calls it with gradients on, prediction under ``no_grad``.
-        """
+    def _letter_log_probs(self, batch: dict[str, Any], n_letters: Sequence[int]) -> Any:
         import torch
 
-        logits = self.model(**self.encode(prompts), logits_to_keep=1).logits[:, -1, :].float()
+        logits = self.model(**batch, logits_to_keep=1).logits[:, -1, :].float()
         logp = torch.log_softmax(logits, dim=-1)
         per_letter = torch.stack([torch.logsumexp(logp[:, ids], dim=-1) for ids in self._letter_ids], dim=-1)
         allowed = torch.arange(len(LETTERS), device=logp.device)[None, :] < torch.tensor(n_letters, device=logp.device)[:, None]
         return torch.log_softmax(per_letter.masked_fill(~allowed, -math.inf), dim=-1)
 
     def letter_probs(self, prompts: Sequence[Prompt], n_letters: Sequence[int]) -> list[np.ndarray]:
+        """In padded batches of similar length (`plan_batches`), one forward pass each; the answers
+        come back in the prompts' order."""
         import torch
 
-        out: list[np.ndarray] = []
+        texts = [self.render(p) for p in prompts]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+        out: list[np.ndarray | None] = [None] * len(prompts)
+        report = prompt_progress()
+        report.planned(len(prompts))
         with torch.no_grad():
-            for start in range(0, len(prompts), self.batch_size):
-                chunk, ks = prompts[start : start + self.batch_size], n_letters[start : start + self.batch_size]
-                probs = self.letter_log_probs(chunk, ks).exp().cpu().double().numpy()
-                out.extend(row[:k] for row, k in zip(probs, ks, strict=True))
-        return out
+            for rows in plan_batches(lengths, self.batch_size, self.device):
+                ks = [n_letters[i] for i in rows]
+                probs = self._letter_log_probs(self.encode_texts([texts[i] for i in rows]), ks).exp().cpu().double().numpy()
+                for i, row, k in zip(rows, probs, ks, strict=True):
+                    out[i] = row[:k]
+                report.done(len(rows), False)
+        return [row for row in out if row is not None]
 
     def generate(
         self,
@@ -235,11 +249,14 @@ class HFCausalLM:
 
         if temperature == 0 and n != 1:
             raise ConfigError(f"Greedy decoding gives one reply per prompt; got n={n}. Use a temperature > 0.")
+        report = prompt_progress()
+        report.planned(len(prompts))
+        out = []
         with torch.no_grad():
-            return [
-                [prompt.prefill + text for text in self._decode(prompt, n, temperature, max_new_tokens, seed, stop)]
-                for prompt, seed in zip(prompts, seeds, strict=True)
-            ]
+            for prompt, seed in zip(prompts, seeds, strict=True):
+                out.append([prompt.prefill + text for text in self._decode(prompt, n, temperature, max_new_tokens, seed, stop)])
+                report.done(1, False)
+        return out
 
     def _decode(
         self, prompt: Prompt, n: int, temperature: float, max_new_tokens: int, seed: int, stop: Sequence[str]
@@ -332,10 +349,14 @@ class OpenAIChatLM:
             else:
                 missing[key] = body
         order = list(missing)
+        report = prompt_progress()
+        report.planned(len(found) + len(order))
+        report.done(len(found), True)
 
         def store(i: int, payload: dict[str, Any]) -> None:
             if self.cache is not None:
                 self.cache.put(order[i], self.id, missing[order[i]], payload)
+            report.done(1, False)
 
         answers = self.endpoint.post_many([missing[k] for k in order], on_answer=store)
         found.update(zip(order, answers, strict=True))

@@ -14,7 +14,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,24 @@ class CacheStats:
 
     def __str__(self) -> str:
         return f"{self.hits} hits, {self.misses} misses ({self.path})"
+
+
+_enabled: ContextVar[bool] = ContextVar("valuemulch_response_cache", default=True)
+
+
+def response_caching() -> bool:
+    """False inside `no_response_cache` (``--no-cache``): every model response is asked for again."""
+    return _enabled.get()
+
+
+@contextmanager
+def no_response_cache() -> Iterator[None]:
+    """Ask models afresh inside the block: no response is read from or written to a cache."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
 
 
 class ResponseCache:

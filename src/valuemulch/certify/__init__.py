@@ -2,11 +2,13 @@
 and the signed, typed record (`Report`) of what was evaluated and what it scored.
 """
 
-from valuemulch.certify._certificate import certificate_id, file_hashes, model_population
+from valuemulch.certify._certificate import file_hashes, model_population
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._evaluate import HEADLINE, Evaluation, ItemScores, Refusals, evaluate, score_policy, summarise_scores
+from valuemulch.certify._provenance import certificate_id
 from valuemulch.certify._record import RECORDS_FILE, SCHEMA, ItemRecord, MetricSummary, Report
 from valuemulch.certify._records import read_records, rescore
+from valuemulch.certify._requery import DRIFT_TOLERANCE
 from valuemulch.certify._resolve import EvaluateConfig, certify_config, default_signing_key, run_evaluation
 from valuemulch.certify._rules import default_policy_file
 from valuemulch.certify._run import CERTIFICATE, Verification, Written, certify, verify
@@ -25,6 +27,7 @@ from valuemulch.certify._testbed_eval import CommunitySet, ItemSet, evaluate_on_
 
 __all__ = [
     "CERTIFICATE",
+    "DRIFT_TOLERANCE",
     "HEADLINE",
     "PRIVATE_FILE",
     "RECORDS_FILE",

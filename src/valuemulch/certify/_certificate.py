@@ -9,14 +9,9 @@ compare every number. The schema is documented in ``docs/certificate.md``.
 from __future__ import annotations
 
 import hashlib
-import platform
-import subprocess
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +43,10 @@ from valuemulch.certify._record import (
     EvaluatedData,
     Frontier,
     FrontierRun,
-    GitInfo,
     ItemRecord,
     ItemsHash,
     MetricSummary,
     ModelInfo,
-    Provenance,
     QuestionExample,
     Questions,
     RedlinePreference,
@@ -65,18 +58,18 @@ from valuemulch.certify._record import (
     Violations,
 )
 from valuemulch.certify._record_layer import LayerSummary
+from valuemulch.certify._record_log import EvaluationLogRef
 from valuemulch.certify._records import records_ref
 from valuemulch.certify._rules import check_rules, load_rules, redline_limit
 from valuemulch.certify._testbed_eval import fit_for_testbed, recorded_for
 from valuemulch.data import Testbed
 from valuemulch.errors import ConfigError
 from valuemulch.metrics import METRICS, jsd, paired_bootstrap, summarise
-from valuemulch.policies import Policy, StackPolicy, make_policy, policy_class, policy_names
+from valuemulch.policies import LOG_FILE, EvaluationLog, Policy, StackPolicy, logging_to, make_policy, policy_class, policy_names
 from valuemulch.types import Norms, Question
 
 #: The honest baselines every model is compared with (oracles are marked as references).
 BASELINES = [n for n in policy_names() if policy_class(n).__module__.endswith("_baselines")]
-PACKAGES = ("numpy", "torch", "sentence-transformers", "transformers", "safetensors", "cryptography")
 Progress = Callable[[str], None]
 
 
@@ -310,29 +303,6 @@ def _frontier(policy: Policy, testbed: Testbed, config: CertifyConfig) -> tuple[
     return Frontier(n_items=len(mine.keys), model=model, runs=dict(sorted(runs.items()))), records
 
 
-def _git(cwd: Path) -> GitInfo:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-        return GitInfo(commit=commit, dirty=bool(dirty.strip()))
-    except (OSError, subprocess.SubprocessError):
-        return GitInfo(commit=None, dirty=None)
-
-
-def _packages() -> dict[str, str | None]:
-    packages: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
-    return packages
-
-
 def check_model_matches(model_dir: Path, testbed: Testbed) -> dict[str, Any]:
     """Refuse to certify on a testbed whose test items the model may have seen."""
     provenance = Policy.read_provenance(model_dir)
@@ -358,6 +328,7 @@ class Built:
     report: Report
     records: list[ItemRecord]
     records_bytes: bytes
+    log_bytes: bytes | None = None  # the evaluation log, when a language model was asked anything
 
 
 def _baselines(
@@ -409,9 +380,29 @@ def _data_info(testbed: Testbed, seen_test: Norms, config: CertifyConfig) -> Eva
     )
 
 
-def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, progress: Progress | None = None) -> Built:
-    """Everything in the certificate except ``certificate_id``, ``created``, ``provenance`` and ``signature``."""
-    say = progress or (lambda _msg: None)
+def build_body(
+    model_dir: str | Path,
+    testbed: Testbed,
+    config: CertifyConfig,
+    progress: Progress | None = None,
+    log: EvaluationLog | None = None,
+) -> Built:
+    """Everything in the certificate except ``certificate_id``, ``created``, ``provenance`` and ``signature``.
+
+    Every language-model output read is recorded in an evaluation log, or, given a replayed ``log``
+    (``verify``), read back from it.
+    """
+    log = log if log is not None else EvaluationLog()
+    with logging_to(log):
+        built = _build_body(Path(model_dir), testbed, config, progress or (lambda _msg: None))
+    if not log.replaying and len(log):
+        data = log.to_bytes()
+        built.report.evaluation_log = EvaluationLogRef(file=LOG_FILE, sha256=hashlib.sha256(data).hexdigest(), n_entries=len(log))
+        built.log_bytes = data
+    return built
+
+
+def _build_body(model_dir: Path, testbed: Testbed, config: CertifyConfig, say: Progress) -> Built:
     model_dir = Path(model_dir)
     provenance = check_model_matches(model_dir, testbed)
     rules = load_rules(Path(config.policy_file))
@@ -458,37 +449,3 @@ def build_body(model_dir: str | Path, testbed: Testbed, config: CertifyConfig, p
         records=ref,
     )
     return Built(report, records, data)
-
-
-def certificate_id(document: dict[str, Any], canonical: Callable[[dict[str, Any]], bytes]) -> str:
-    """The first 16 hex digits of the SHA-256 of the canonical JSON of all but the id and the signature."""
-    body = {k: v for k, v in document.items() if k not in ("certificate_id", "signature")}
-    return hashlib.sha256(canonical(body)).hexdigest()[:16]
-
-
-def build_certificate(
-    model_dir: str | Path,
-    testbed: Testbed,
-    config: CertifyConfig,
-    canonical: Callable[[dict[str, Any]], bytes],
-    progress: Progress | None = None,
-) -> Built:
-    """The unsigned certificate: the body plus provenance, timestamps and its id."""
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    built = build_body(model_dir, testbed, config, progress)
-    finished = datetime.now(UTC)
-    report = built.report
-    report.created = finished.isoformat(timespec="seconds")
-    report.provenance = Provenance(
-        valuemulch=version("valuemulch"),
-        git=_git(Path(__file__).parent),
-        python=platform.python_version(),
-        platform=platform.platform(),
-        packages=_packages(),
-        started=started.isoformat(timespec="seconds"),
-        finished=finished.isoformat(timespec="seconds"),
-        seconds=round(time.perf_counter() - t0, 3),
-    )
-    report.certificate_id = certificate_id(report.document(), canonical)
-    return built

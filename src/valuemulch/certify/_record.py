@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._record_layer import CrossFitRecord, LayerSummary
+from valuemulch.certify._record_log import EvaluationLogRef
 from valuemulch.metrics import PairedResult, Summary
 
 SchemaVersion = Literal["valuemulch.certificate/2"]
@@ -456,6 +457,8 @@ class Report(Strict):
     """Pass or fail under the certification policy, rule by rule."""
     records: RecordsRef
     """The per-item predictions and scores, in a sidecar file."""
+    evaluation_log: EvaluationLogRef | None = None
+    """Every raw language-model output read (``lm`` and ``stack`` over ``lm``), in a sidecar; null when none was."""
     created: str | None = None
     """ISO-8601 UTC time certification finished."""
     provenance: Provenance | None = None

@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from valuemulch.certify._certificate import Progress, build_body, build_certificate, certificate_id
+from valuemulch.certify._certificate import Built, Progress, build_body
 from valuemulch.certify._config import CertifyConfig
 from valuemulch.certify._model_card import render_model_card
+from valuemulch.certify._provenance import build_certificate, certificate_id
 from valuemulch.certify._record import Report
 from valuemulch.certify._records import read_records
 from valuemulch.certify._report import render_report
+from valuemulch.certify._requery import DRIFT_TOLERANCE, requery
 from valuemulch.certify._signing import canonical_json, load_private_key, sign_document, verify_document
 from valuemulch.certify._trust import confined, confined_hashes, load_document, recorded_model_dir, validate_report
 from valuemulch.data import Testbed, load_testbed
 from valuemulch.errors import ConfigError
+from valuemulch.policies import EvaluationLog
 
 CERTIFICATE = "certificate.json"
 #: Numbers re-computed by ``verify`` must match the certificate within this absolute tolerance. On the
@@ -78,6 +81,8 @@ def certify(
             json.dumps(signed, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
         )
         (staging / report.records.file).write_bytes(built.records_bytes)
+        if report.evaluation_log is not None and built.log_bytes is not None:
+            (staging / report.evaluation_log.file).write_bytes(built.log_bytes)
         (staging / "report.html").write_text(render_report(report), encoding="utf-8")
         (staging / "MODEL_CARD.md").write_text(render_model_card(report), encoding="utf-8")
         if out.exists():
@@ -120,17 +125,34 @@ def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
         out.append(f"{path}: certificate {a!r}, re-run {b!r}")
 
 
-def _check_records(path: Path, expected: str, result: Verification) -> bool:
-    """Whether the per-item sidecar is there and hashes as the signed certificate says."""
+def _check_sidecar(what: str, path: Path, expected: str, result: Verification) -> bool:
+    """Whether a sidecar (the per-item records, the evaluation log) is there and hashes as the signed
+    certificate says."""
     if not path.is_file():
-        result.problems.append(f"records: {path} is missing; keep it beside certificate.json")
+        result.problems.append(f"{what}: {path} is missing; keep it beside certificate.json")
         return False
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected:
-        result.problems.append(f"records: {path.name} hashes to {actual[:16]}..., the certificate says {expected[:16]}...")
+        result.problems.append(f"{what}: {path.name} hashes to {actual[:16]}..., the certificate says {expected[:16]}...")
         return False
-    result.checks.append(f"records: {path.name} hashes as recorded")
+    result.checks.append(f"{what}: {path.name} hashes as recorded")
     return True
+
+
+def _replay_log(cert_path: Path, report: Report, result: Verification) -> EvaluationLog | bool | None:
+    """The certificate's evaluation log, ready to replay; None when it has none; False (with the
+    reason in ``result``) when it is missing, tampered or unreadable."""
+    ref = report.evaluation_log
+    if ref is None:
+        return None
+    path = cert_path.parent / ref.file
+    if not confined(path, cert_path.parent) or not _check_sidecar("evaluation log", path, ref.sha256, result):
+        return False
+    try:
+        return EvaluationLog.read(path)
+    except ConfigError as err:
+        result.problems.append(f"evaluation log: {err}")
+        return False
 
 
 def _check_model(actual: dict[str, str], recorded: dict[str, str], result: Verification) -> bool:
@@ -179,7 +201,14 @@ def _trusted_report(cert_path: Path, trusted: list[Any], result: Verification) -
 
 
 def verify(
-    cert_path: str | Path, trusted: list[Any], data_root: Path, model_dir: Path | None = None, progress: Progress | None = None
+    cert_path: str | Path,
+    trusted: list[Any],
+    data_root: Path,
+    model_dir: Path | None = None,
+    progress: Progress | None = None,
+    *,
+    requery: int | None = None,
+    requery_tolerance: float = DRIFT_TOLERANCE,
 ) -> Verification:
     """Check the signature, the id, the model files, the records and the data, then re-run and compare every number.
 
@@ -201,7 +230,7 @@ def verify(
     if not confined(records_path, cert_path.parent):
         result.problems.append(f"records: {records_path} leads outside {cert_path.parent}; not read")
         return result
-    records_ok = _check_records(records_path, report.records.sha256, result)
+    records_ok = _check_sidecar("records", records_path, report.records.sha256, result)
     named, why = (Path(model_dir), "") if model_dir is not None else recorded_model_dir(report.model.dir, cert_path)
     if named is None:
         result.problems.append(why)
@@ -224,12 +253,34 @@ def verify(
     if not records_ok:
         result.problems.append("not re-run: the per-item records are not the ones the certificate was signed with")
         return result
+    log = _replay_log(cert_path, report, result)
+    if log is False:
+        result.problems.append("not re-run: the evaluation log is not the one the certificate was signed with")
+        return result
 
     with tempfile.TemporaryDirectory() as tmp:
         policy_file = Path(tmp) / report.verdict.policy_file  # a plain file name (the schema says so)
         policy_file.write_bytes(report.config.policy_text.encode("utf-8"))
         config.policy_file = str(policy_file)
-        rerun = build_body(model, testbed, config, progress)
+        try:
+            rerun = build_body(model, testbed, config, progress, log=log if isinstance(log, EvaluationLog) else None)
+        except ConfigError as err:
+            if not isinstance(log, EvaluationLog):
+                raise
+            result.problems.append(f"re-run from the evaluation log: {err}")
+            return result
+    if isinstance(log, EvaluationLog):
+        result.checks.append(f"evaluation log: {log.replayed} model answers re-scored from the log, no model asked")
+    _compare(document, report, rerun, records_path, result)
+    if requery is not None:
+        _check_drift(
+            model, testbed, config, cert_path, report, read_records(records_path), (requery, requery_tolerance), result, progress
+        )
+    return result
+
+
+def _compare(document: dict[str, Any], report: Report, rerun: Built, records_path: Path, result: Verification) -> None:
+    """Every recomputed number against the certificate's, and the records line by line when they differ."""
     rerun.report.config.policy_file = report.config.policy_file
     again = rerun.report.document()
     differences: list[str] = []
@@ -244,4 +295,39 @@ def verify(
         )
     else:
         result.checks.append(f"re-run: every number matches (tolerance {TOLERANCE})")
-    return result
+
+
+def _check_drift(
+    model: Path,
+    testbed: Testbed,
+    config: CertifyConfig,
+    cert_path: Path,
+    report: Report,
+    records: list[Any],
+    settings: tuple[int, float],
+    result: Verification,
+    progress: Progress | None,
+) -> None:
+    """``--requery N``: the live model's answers on N sampled items against the logged ones, per metric."""
+    if report.evaluation_log is None:
+        result.checks.append("requery: the certified model asks no language model, so there is nothing to ask again")
+        return
+    n, tolerance = settings
+    found = requery(
+        model,
+        testbed,
+        config,
+        cert_path.parent / report.evaluation_log.file,
+        records,
+        n,
+        tolerance=tolerance,
+        say=progress or print,
+    )
+    line = f"requery: {len(found.items)} items asked again ({found.asked} prompts to the live model), drift per metric:\n  {found.table()}"
+    if found.beyond:
+        names = ", ".join(f"{d.metric} {d.change:+.4f}" for d in found.beyond)
+        result.problems.append(
+            f"{line}\n  drift beyond the tolerance {tolerance:g}: {names}. The live model no longer answers as certified; re-certify it."
+        )
+    else:
+        result.checks.append(f"{line}\n  every drift within the tolerance {tolerance:g}")

@@ -25,3 +25,9 @@ AUDIT_HELP = "Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch
 
 GuardUrlOpt = Annotated[str | None, typer.Option("--guard-url", help=config_help(ServeSettings, "guard_url"))]
 GuardModelOpt = Annotated[str | None, typer.Option("--guard-model", help=config_help(ServeSettings, "guard_model"))]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache", help="Ask every language-model endpoint afresh: read and write no cached response (the default reuses them)."
+    ),
+]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from valuemulch.certify import certify, certify_config, default_signing_key, init_keys, trusted_keys, verify
+from valuemulch.backbones import no_response_cache
+from valuemulch.certify import DRIFT_TOLERANCE, certify, certify_config, default_signing_key, init_keys, trusted_keys, verify
 from valuemulch.cli._errors import user_errors
-from valuemulch.cli._options import DataOpt, JsonOpt
-from valuemulch.cli._output import console, print_verdict
+from valuemulch.cli._options import DataOpt, JsonOpt, NoCacheOpt
+from valuemulch.cli._output import console, print_verdict, stage_progress
 from valuemulch.data import resolve_data_root
 from valuemulch.errors import ConfigError
 
@@ -39,6 +41,7 @@ def certify_cmd(
             "(over the model's backbones, plus every recorded run under recorded:*); the certificate says so.",
         ),
     ] = None,
+    no_cache: NoCacheOpt = False,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,10 +50,8 @@ def certify_cmd(
     config = certify_config(
         model, testbed=testbed, policy_file=policy_file, n_boot=n_boot, seed=seed, adapt_k=adapt_k, cross_fit=cross_fit
     )
-    with console.status("certifying") as status:
-        written = certify(
-            model, out, config, resolve_data_root(data), key or default_signing_key(), progress=lambda m: status.update(m)
-        )
+    with stage_progress("certifying") as stage, no_response_cache() if no_cache else nullcontext():
+        written = certify(model, out, config, resolve_data_root(data), key or default_signing_key(), progress=stage)
     print_verdict(written.certificate, written.directory, as_json)
     if not written.certified:
         raise typer.Exit(1)
@@ -61,14 +62,26 @@ def verify_cmd(
     certificate: Annotated[Path, typer.Argument(help="The certificate.json to check.")],
     key: Annotated[list[Path] | None, typer.Option(help="Trusted public key file; repeat for more (default: your own).")] = None,
     model: Annotated[Path | None, typer.Option(help="The certified model's directory, if it moved.")] = None,
+    requery: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="Also ask the live language model again on N seeded test items and report each metric's drift."
+        ),
+    ] = None,
+    requery_tolerance: Annotated[
+        float, typer.Option(min=0, help="The largest drift of a metric's mean over the re-asked items that still verifies.")
+    ] = DRIFT_TOLERANCE,
     data: DataOpt = None,
 ) -> None:
-    """Check the signature and hashes, re-run the evaluation and compare every number. Exit 0 or 1."""
+    """Check the signature and hashes, re-score the evaluation (an LLM's from its evaluation log) and
+    compare every number; ``--requery N`` also asks the live model. Exit 0 or 1."""
     trusted = trusted_keys(key or [])
     if not trusted:
         raise ConfigError("No trusted public key: pass --key PUBLIC_KEY_FILE, or run `valuemulch keys init` to make your own.")
-    with console.status("re-running the certification") as status:
-        result = verify(certificate, trusted, resolve_data_root(data), model, progress=lambda m: status.update(m))
+    with stage_progress("re-running the certification") as stage:
+        result = verify(
+            certificate, trusted, resolve_data_root(data), model, stage, requery=requery, requery_tolerance=requery_tolerance
+        )
     for line in result.checks:
         console.print(f"ok    {line}")
     for line in result.problems:

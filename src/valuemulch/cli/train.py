@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from valuemulch.backbones import no_response_cache
 from valuemulch.cli._errors import user_errors
-from valuemulch.cli._options import POLICY_HELP, TESTBED_HELP, DataOpt, JsonOpt, config_help
-from valuemulch.cli._output import console, fmt, print_json, print_verdict, progress_bar
+from valuemulch.cli._options import POLICY_HELP, TESTBED_HELP, DataOpt, JsonOpt, NoCacheOpt, config_help
+from valuemulch.cli._output import console, fmt, print_json, print_verdict, progress_bar, stage_progress
 from valuemulch.data import load_testbed, norms_or_testbed, resolve_data_root
 from valuemulch.policies import parse_params
 from valuemulch.train import EncoderConfig, make_config
@@ -31,9 +33,8 @@ def train_cmd(
     params = parse_params(set_ or [])
     config = make_config(policy, overrides=params, testbed=testbed, out=out, seed=seed, data=data, add_norms=add_norms)
     tb = load_testbed(testbed, resolve_data_root(data))
-    with progress_bar(f"training {policy} on {testbed}") as bar:
-        task = bar.add_task("fit", total=None)
-        saved = train_and_save(config, tb, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with stage_progress(f"training {policy} on {testbed}") as stage:
+        saved = train_and_save(config, tb, progress=lambda done, total: stage(f"training {policy} on {testbed}: {done}/{total}"))
     trained = saved.trained
     summary = {
         "model": str(saved.path), "policy": policy, "testbed": testbed, "seed": trained.provenance["seed"],
@@ -94,16 +95,17 @@ def pipeline_cmd(
     out: Annotated[Path, typer.Option(help="New directory for the model and its certificate.")] = Path("runs/us-32"),
     seed: Annotated[int, typer.Option(help="Training and bootstrap seed.")] = 0,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for every CI.")] = 1000,
+    policy: Annotated[str, typer.Option(help=POLICY_HELP)] = "encoder",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter override key=value; repeat for more.")] = None,
+    no_cache: NoCacheOpt = False,
     data: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The main job: train the encoder policy, certify it, register it. Exit code 1 if not certified."""
-    with progress_bar("training") as bar:
-        task = bar.add_task("fit", total=None)
+    """The main job: train a policy (the encoder by default), certify it, register it. Exit code 1 if not certified."""
+    with stage_progress("training") as stage, no_response_cache() if no_cache else nullcontext():
         result = run_pipeline(
-            testbed, out, resolve_data_root(data), seed=seed, n_boot=n_boot,
-            on_step=lambda m: bar.update(task, description=m),
-            on_train=lambda done, total: bar.update(task, completed=done, total=total),
+            testbed, out, resolve_data_root(data), policy=policy, overrides=parse_params(set_ or []), seed=seed,
+            n_boot=n_boot, on_step=stage, on_train=lambda done, total: stage(f"training {policy}: {done}/{total}"),
         )  # fmt: skip
     cert = result.certificate
     if as_json:

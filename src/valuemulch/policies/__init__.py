@@ -16,7 +16,7 @@ from valuemulch.policies._baselines import (
 )
 from valuemulch.policies._encoder import EncoderPolicy
 from valuemulch.policies._listing import describe_policies
-from valuemulch.policies._lm import LMPolicy, Method, Steering
+from valuemulch.policies._lm import LOG_FILE, EvaluationLog, LMPolicy, Method, Steering, logging_to
 from valuemulch.policies._params import parse_params
 from valuemulch.policies._recorded import PREFIX as RECORDED_PREFIX
 from valuemulch.policies._recorded import RecordedPolicy
@@ -25,9 +25,11 @@ from valuemulch.policies._stack import StackPolicy
 from valuemulch.policies._stack_math import outer_fold
 
 __all__ = [
+    "LOG_FILE",
     "RECORDED_PREFIX",
     "STACK_BACKBONES_HELP",
     "EncoderPolicy",
+    "EvaluationLog",
     "LMPolicy",
     "MajorityPolicy",
     "Method",
@@ -44,6 +46,7 @@ __all__ = [
     "UniformPolicy",
     "build",
     "describe_policies",
+    "logging_to",
     "make_policy",
     "outer_fold",
     "parse_params",

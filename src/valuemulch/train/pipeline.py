@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from valuemulch.certify import (
     CERTIFICATE,
@@ -49,6 +50,7 @@ def run_pipeline(
     data_root: Path,
     *,
     policy: str = "encoder",
+    overrides: dict[str, Any] | None = None,
     seed: int = 0,
     n_boot: int = 1000,
     key_dir: Path | None = None,
@@ -56,7 +58,8 @@ def run_pipeline(
     on_step: Callable[[str], None] | None = None,
     on_train: Progress | None = None,
 ) -> PipelineResult:
-    """Train -> certify -> register. The signing key is created on first use (owner-only file)."""
+    """Train ``policy`` (with hyper-parameter ``overrides``) -> certify -> register. The signing key is
+    created on first use (owner-only file)."""
     say = on_step or (lambda _msg: None)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty; choose a new directory.")
@@ -67,7 +70,7 @@ def run_pipeline(
     t0 = time.perf_counter()
     say(f"training '{policy}' on {testbed_name}")
     testbed = load_testbed(testbed_name, data_root)
-    train_config = make_config(policy, testbed=testbed_name, seed=seed, data=data_root)
+    train_config = make_config(policy, overrides=overrides, testbed=testbed_name, seed=seed, data=data_root)
     trained = train(train_config, progress=on_train, testbed=testbed)
     model_dir = trained.policy.save(out / "model", provenance=trained.provenance)
     seconds["train"] = time.perf_counter() - t0

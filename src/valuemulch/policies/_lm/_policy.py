@@ -10,7 +10,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from valuemulch.backbones import SMOLLM2, CacheStats, CausalLM, HFCausalLM, OpenAIChatLM, Prompt, ResponseCache, Retries, model_id
+from valuemulch.backbones import (
+    SMOLLM2,
+    CacheStats,
+    CausalLM,
+    HFCausalLM,
+    OpenAIChatLM,
+    Prompt,
+    ResponseCache,
+    Retries,
+    model_id,
+    response_caching,
+)
 from valuemulch.errors import ConfigError, OutputParseError
 from valuemulch.policies._base import (
     BOOLEAN,
@@ -29,6 +40,7 @@ from valuemulch.policies._base import (
 )
 from valuemulch.policies._lm._extract import letter_distribution, parse_verbalized, sampled_distribution
 from valuemulch.policies._lm._fewshot import ShotBank
+from valuemulch.policies._lm._log import active_log, request_key
 from valuemulch.policies._lm._lora import Example, load_adapter, new_adapter, train_lora
 from valuemulch.policies._lm._permute import Order, average_orders, option_orders, permute
 from valuemulch.policies._lm._prompts import METHODS, STEERINGS, Method, Steering, build_prompt, option_letters
@@ -68,7 +80,8 @@ class LMPolicy(Policy):
             "Refused" stay last; see ``_permute``).
         n_samples, temperature, sample_alpha: the ``sampled`` method's sample count, sampling
             temperature and add-alpha smoothing.
-        batch_size: prompts per forward pass.
+        batch_size: prompts per forward pass of a local model; 0 (the default) groups prompts of
+            similar length up to a token budget per pass (``backbones._batching``).
         lora_steps: LoRA fine-tuning steps on the training norms (0 = zero-shot).
         lora_rank, lora_lr, lora_batch_size, lora_max_items: adapter rank, AdamW learning rate,
             examples per step, and how many (community, question) items to train on at most.
@@ -99,7 +112,7 @@ class LMPolicy(Policy):
         "n_samples": integer(1),
         "temperature": real(above=0),
         "sample_alpha": real(at_least=0),
-        "batch_size": integer(1),
+        "batch_size": integer(0),
         "lora_steps": integer(0),
         "lora_rank": integer(1),
         "lora_lr": real(above=0),
@@ -128,7 +141,7 @@ class LMPolicy(Policy):
         n_samples: int = 20,
         temperature: float = 1.0,
         sample_alpha: float = 0.5,
-        batch_size: int = 8,
+        batch_size: int = 0,
         lora_steps: int = 0,
         lora_rank: int = 8,
         lora_lr: float = 5e-4,
@@ -170,7 +183,10 @@ class LMPolicy(Policy):
             raise ConfigError("LoRA fine-tuning needs local weights; drop base_url or set lora_steps=0 for an endpoint.")
 
     # -- backend ------------------------------------------------------------------------------
-    def _base(self) -> CausalLM:
+    def _base(self, *, cached: bool = True) -> CausalLM:
+        """A new backend; ``cached=False`` asks an endpoint past the response cache (a re-query)."""
+        if not cached and not self.base_url:
+            return self._backend()  # a local model has no response cache to bypass
         if self.base_url:
             return OpenAIChatLM(
                 self.base_url,
@@ -179,7 +195,7 @@ class LMPolicy(Policy):
                 timeout=self.timeout,
                 concurrency=self.concurrency,
                 retries=Retries(attempts=self.retries),
-                cache=ResponseCache() if self.cache else None,
+                cache=ResponseCache() if self.cache and cached and response_caching() else None,
                 revision=self.revision,
             )
         return self._local()
@@ -291,41 +307,105 @@ class LMPolicy(Policy):
         return [average_orders([next(shown) for _ in q_orders], q_orders) for q_orders in orders]
 
     def _read(self, jobs: Sequence[tuple[str, Question, Order]]) -> list[np.ndarray]:
-        """One distribution over the shown letters per (community, question, order)."""
-        lm = self._backend()
+        """One distribution over the shown letters per (community, question, order).
+
+        Under an active evaluation log (``_log``), every raw output is recorded with its prompt, or,
+        when the log is replayed, read back from it instead of asking the model (except for the log's
+        ``live`` items, which are asked again, past any cache).
+        """
         prompts = [self._prompt(c, q, o) for c, q, o in jobs]
         letters = [option_letters(q.n_options) for _, q, _ in jobs]
         seeds = [self._seed(c, q, o) for c, q, o in jobs]
-        read: Callable[[Any, str], np.ndarray]
-        if self.method == "logprobs":
-            raw: list[Any] = lm.letter_probs(prompts, [len(x) for x in letters])
-            read = letter_distribution
-        elif self.method == "verbalized":
-            # '"B": 25, ' is ~6 tokens; small models write 0.000000 (10); generation stops at "}" anyway
-            max_tokens = 16 * max(len(x) for x in letters) + 16 if letters else 0
-            raw = [r[0] for r in lm.generate(prompts, n=1, temperature=0, max_new_tokens=max_tokens, seeds=seeds, stop=["}"])]
-            read = parse_verbalized
+        log = active_log()
+        keys = [request_key(self._request(p, s)) for p, s in zip(prompts, seeds, strict=True)]
+        if log is not None and log.replaying:
+            ask = [i for i, (c, q, _) in enumerate(jobs) if log.is_live(c, q.id)]
+            raw: list[Any] = [None] * len(jobs)
+            for i, (c, q, _) in enumerate(jobs):
+                if not log.is_live(c, q.id):
+                    raw[i] = self._from_log(log.output(keys[i], community=c, question_id=q.id)["raw"])
+            live = self._ask(self._base(cached=False), [prompts[i] for i in ask], [letters[i] for i in ask], [seeds[i] for i in ask])
+            for i, r in zip(ask, live, strict=True):
+                raw[i] = r
+            log.asked_live += len(ask)
         else:
-            raw = lm.generate(prompts, n=self.n_samples, temperature=self.temperature, max_new_tokens=SAMPLE_TOKENS, seeds=seeds)
-            read = self._read_samples
+            raw = self._ask(self._backend(), prompts, letters, seeds)
         if (stats := self.cache_stats()) is not None:
             logger.info("lm policy: %d prompts; endpoint responses so far: %s", len(prompts), stats)
-        return [self._parse(read, r, x) for r, x in zip(raw, letters, strict=True)]
+        out = []
+        for i, ((c, q, o), r, x) in enumerate(zip(jobs, raw, letters, strict=True)):
+            distribution, error = self._parse(r, x)
+            if log is not None and not log.replaying:
+                log.record(self._entry(keys[i], c, q, o, prompts[i], r, error))
+            out.append(distribution)
+        return out
+
+    def _ask(self, lm: CausalLM, prompts: list[Prompt], letters: list[str], seeds: list[int]) -> list[Any]:
+        """The backend's raw outputs: letter probabilities, a greedy JSON reply, or sampled replies."""
+        if not prompts:
+            return []
+        if self.method == "logprobs":
+            return list(lm.letter_probs(prompts, [len(x) for x in letters]))
+        if self.method == "verbalized":
+            # '"B": 25, ' is ~6 tokens; small models write 0.000000 (10); generation stops at "}" anyway
+            max_tokens = 16 * max(len(x) for x in letters) + 16
+            return [r[0] for r in lm.generate(prompts, n=1, temperature=0, max_new_tokens=max_tokens, seeds=seeds, stop=["}"])]
+        return list(lm.generate(prompts, n=self.n_samples, temperature=self.temperature, max_new_tokens=SAMPLE_TOKENS, seeds=seeds))
+
+    def _request(self, prompt: Prompt, seed: int) -> dict[str, Any]:
+        """What decides a raw output: the model, the method and its settings, the prompt, the seed."""
+        request: dict[str, Any] = {
+            "model": self.model_id_,
+            "method": self.method,
+            "messages": [list(m) for m in prompt.messages],
+            "prefill": prompt.prefill,
+        }
+        if self.lora_steps:
+            request["lora"] = [self.lora_steps, self.lora_rank, self.lora_lr, self.lora_batch_size, self.lora_max_items, self.seed]
+        if self.method == "sampled":
+            request.update(n=self.n_samples, temperature=self.temperature, max_tokens=SAMPLE_TOKENS, seed=seed)
+        return request
+
+    def _from_log(self, raw: Any) -> Any:
+        return np.asarray(raw, dtype=np.float64) if self.method == "logprobs" else raw
+
+    def _entry(
+        self, key: str, community: str, question: Question, order: Order, prompt: Prompt, raw: Any, error: str | None
+    ) -> dict[str, Any]:
+        return {
+            "key": key,
+            "model": self.model_id_,
+            "method": self.method,
+            "community": community,
+            "question_id": question.id,
+            "order": list(order),
+            "prompt": {"messages": [list(m) for m in prompt.messages], "prefill": prompt.prefill},
+            "raw": raw.tolist() if isinstance(raw, np.ndarray) else raw,
+            "parse_error": error,
+        }
 
     def _read_samples(self, answers: list[str], letters: str) -> np.ndarray:
         distribution, unparsed = sampled_distribution(answers, letters, self.sample_alpha)
         self.unparsed_samples_ += unparsed  # answers that named no option are left out of the shares, and counted
         return distribution
 
-    def _parse(self, read: Callable[[Any, str], np.ndarray], raw: Any, letters: str) -> np.ndarray:
+    def _parse(self, raw: Any, letters: str) -> tuple[np.ndarray, str | None]:
+        """The distribution a raw output gives, and the parse error when it gave none (``uniform``)."""
+        read: Callable[[Any, str], np.ndarray]
+        if self.method == "logprobs":
+            read = letter_distribution
+        elif self.method == "verbalized":
+            read = parse_verbalized
+        else:
+            read = self._read_samples
         try:
-            return np.asarray(read(raw, letters), dtype=np.float64)
+            return np.asarray(read(raw, letters), dtype=np.float64), None
         except OutputParseError as err:
             if self.on_parse_error == "raise":
                 raise
             self.parse_fallbacks_ += 1
             logger.warning("lm policy: unreadable reply scored as uniform (%s)", err)
-            return np.full(len(letters), 1.0 / len(letters))
+            return np.full(len(letters), 1.0 / len(letters)), str(err)
 
     def _seed(self, community: str, question: Question, order: Order) -> int:
         """A seed per prompt, so a sampled answer does not depend on what else is predicted with it."""
