@@ -28,7 +28,7 @@ from valuemulch.bounds import (
     semantic_settings,
     survey_set,
 )
-from valuemulch.certify._config import CertifyConfig
+from valuemulch.certify._config import CertifyConfig, evaluated_testbed
 from valuemulch.certify._crossfit import answerer
 from valuemulch.certify._evaluate import HEADLINE, ItemScores, score_policy, summarise_scores
 from valuemulch.certify._record import (
@@ -405,10 +405,12 @@ def build_body(
 def _build_body(model_dir: Path, testbed: Testbed, config: CertifyConfig, say: Progress) -> Built:
     model_dir = Path(model_dir)
     provenance = check_model_matches(model_dir, testbed)
+    whole, testbed = testbed, evaluated_testbed(testbed, config)
     rules = load_rules(Path(config.policy_file))
     saved = Policy.load(model_dir)
     saved.use_data_root(testbed.data_root)  # a recorded backbone replays this data's runs
-    communities = model_communities(saved, testbed)
+    # a sample keeps the model's own extra communities (an adversarial one, say): they are not the testbed's to sample
+    communities = [c for c in model_communities(saved, whole) if c in testbed.seen or c not in whole.communities]
     seen_test = testbed.items(config.split, "seen")
     policy, cross = answerer(saved, testbed, seen_test, config, say)
     detector = default_detector()

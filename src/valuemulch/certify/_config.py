@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from valuemulch.data import Split
+from valuemulch.data import Split, Testbed
 
 
 class CertifyConfig(BaseModel):
@@ -34,7 +34,24 @@ class CertifyConfig(BaseModel):
         ge=2,
         description="Cross-fit a community layer (`stack`) over K folds of the test questions; null: the saved model answers.",
     )
+    questions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Evaluate a seeded sample of this many of the split's questions (null: all); a quick look at an expensive model.",
+    )
+    communities: int | None = Field(
+        default=None,
+        ge=1,
+        description="Evaluate a seeded sample of this many seen communities, and the same share of held-out ones (null: all).",
+    )
     budgets: list[float | None] = Field(
         default_factory=lambda: [0.05, 0.1, 0.2, 0.3, None],
         description="Tier-2 max-divergence budgets of the trade-off table; null means no budget.",
     )
+
+
+def evaluated_testbed(testbed: Testbed, config: CertifyConfig) -> Testbed:
+    """The testbed as the certificate evaluates it: whole, or the seeded sample ``config`` asks for."""
+    if config.questions is None and config.communities is None:
+        return testbed
+    return testbed.sample(config.split, questions=config.questions, communities=config.communities, seed=config.seed)

@@ -131,9 +131,18 @@ def _header(cert: Mapping[str, Any]) -> str:
 
 def _answered_by(cert: Mapping[str, Any]) -> str:
     folds = _get(cert, "evaluation", "cross_fit", "folds")
-    if folds is None:
-        return "the saved model"
-    return f'<strong>cross-fitted</strong> over {_e(folds)} folds of the test questions (<a href="#layer">community layer</a>)'
+    who = (
+        "the saved model"
+        if folds is None
+        else f'<strong>cross-fitted</strong> over {_e(folds)} folds of the test questions (<a href="#layer">community layer</a>)'
+    )
+    questions, communities = _get(cert, "config", "questions"), _get(cert, "config", "communities")
+    if questions is None and communities is None:
+        return who
+    sample = ", ".join(
+        f"{_e(n)} {what}" for n, what in ((questions, "test questions"), (communities, "seen communities")) if n is not None
+    )
+    return f"{who}, on a <strong>seeded sample</strong> of {sample}: a quick look, not the whole testbed"
 
 
 def _section(anchor: str, title: str, body: str) -> str:

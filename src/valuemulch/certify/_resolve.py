@@ -122,6 +122,8 @@ def certify_config(
     seed: int = 0,
     adapt_k: int = 10,
     cross_fit: int | None = None,
+    questions: int | None = None,
+    communities: int | None = None,
 ) -> CertifyConfig:
     """The certification of ``model_dir``: on the testbed it was trained on unless told otherwise,
     by the shipped rules unless given a rules file.
@@ -135,7 +137,7 @@ def certify_config(
             raise ConfigError(f"{model_dir} does not say which testbed it was trained on; pass --testbed.")
     return CertifyConfig(
         testbed=testbed, policy_file=str(policy_file or default_policy_file()), n_boot=n_boot, seed=seed, adapt_k=adapt_k,
-        cross_fit=cross_fit,
+        cross_fit=cross_fit, questions=questions, communities=communities,
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from valuemulch.certify._certificate import Built, Progress, build_body
-from valuemulch.certify._config import CertifyConfig
+from valuemulch.certify._config import CertifyConfig, evaluated_testbed
 from valuemulch.certify._model_card import render_model_card
 from valuemulch.certify._provenance import build_certificate, certificate_id
 from valuemulch.certify._record import Report
@@ -246,7 +246,7 @@ def verify(
     model_ok = _check_model(actual, report.model.files, result)
     config = report.config.settings()
     testbed = load_testbed(config.testbed, data_root)
-    data_ok = _check_data(testbed, config, report, data_root, result)
+    data_ok = _check_data(evaluated_testbed(testbed, config), config, report, data_root, result)
     if not (model_ok and data_ok):
         result.problems.append("not re-run: the model or the data is not what was certified")
         return result
@@ -274,7 +274,7 @@ def verify(
     _compare(document, report, rerun, records_path, result)
     if requery is not None:
         _check_drift(
-            model, testbed, config, cert_path, report, read_records(records_path), (requery, requery_tolerance), result, progress
+            model, evaluated_testbed(testbed, config), config, cert_path, report, read_records(records_path), (requery, requery_tolerance), result, progress
         )
     return result
 

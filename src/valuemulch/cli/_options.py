@@ -25,6 +25,24 @@ AUDIT_HELP = "Audit log (default: $VALUEMULCH_AUDIT or ~/.local/share/valuemulch
 
 GuardUrlOpt = Annotated[str | None, typer.Option("--guard-url", help=config_help(ServeSettings, "guard_url"))]
 GuardModelOpt = Annotated[str | None, typer.Option("--guard-model", help=config_help(ServeSettings, "guard_model"))]
+SampleQuestionsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--questions",
+        metavar="N",
+        min=1,
+        help="Evaluate a seeded sample of N test questions (a quick look at an expensive model; the certificate says so).",
+    ),
+]
+SampleCommunitiesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--communities",
+        metavar="K",
+        min=1,
+        help="Evaluate a seeded sample of K seen communities and the same share of held-out ones (the certificate says so).",
+    ),
+]
 NoCacheOpt = Annotated[
     bool,
     typer.Option(

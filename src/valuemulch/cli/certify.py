@@ -11,7 +11,7 @@ import typer
 from valuemulch.backbones import no_response_cache
 from valuemulch.certify import DRIFT_TOLERANCE, certify, certify_config, default_signing_key, init_keys, trusted_keys, verify
 from valuemulch.cli._errors import user_errors
-from valuemulch.cli._options import DataOpt, JsonOpt, NoCacheOpt
+from valuemulch.cli._options import DataOpt, JsonOpt, NoCacheOpt, SampleCommunitiesOpt, SampleQuestionsOpt
 from valuemulch.cli._output import console, print_verdict, stage_progress
 from valuemulch.data import resolve_data_root
 from valuemulch.errors import ConfigError
@@ -41,6 +41,8 @@ def certify_cmd(
             "(over the model's backbones, plus every recorded run under recorded:*); the certificate says so.",
         ),
     ] = None,
+    questions: SampleQuestionsOpt = None,
+    communities: SampleCommunitiesOpt = None,
     no_cache: NoCacheOpt = False,
     data: DataOpt = None,
     as_json: JsonOpt = False,
@@ -48,7 +50,8 @@ def certify_cmd(
     """Certify a model: agreement per community with CIs beside baselines and frontier models, bounds
     probes, a verdict by explicit rules; signed. Exit code 1 when the model is not certified."""
     config = certify_config(
-        model, testbed=testbed, policy_file=policy_file, n_boot=n_boot, seed=seed, adapt_k=adapt_k, cross_fit=cross_fit
+        model, testbed=testbed, policy_file=policy_file, n_boot=n_boot, seed=seed, adapt_k=adapt_k, cross_fit=cross_fit,
+        questions=questions, communities=communities,
     )
     with stage_progress("certifying") as stage, no_response_cache() if no_cache else nullcontext():
         written = certify(model, out, config, resolve_data_root(data), key or default_signing_key(), progress=stage)

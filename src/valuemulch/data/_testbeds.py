@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from valuemulch.data._globalopinionqa import read_goqa_csv, read_goqa_json
 from valuemulch.data._goqa_download import download_global_opinions
@@ -91,6 +93,35 @@ class Testbed:
         chosen = {"seen": self.seen, "unseen": self.unseen, "all": self.communities}[communities]
         qids = self.question_ids(split) if split else None
         return self.norms.filter(communities=chosen, question_ids=qids)
+
+    def sample(self, split: Split, *, questions: int | None, communities: int | None, seed: int) -> Testbed:
+        """A seeded sample of the communities and of ``split``'s questions that they answered, for a
+        quick look at an expensive model. The other splits stay whole (training saw them); the held-out
+        communities are sampled to the same share as the seen ones, at least one.
+        """
+        rng = np.random.default_rng([seed, 1729])
+
+        def draw(pool: list[str], n: int) -> list[str]:
+            return pool if n >= len(pool) else sorted(pool[i] for i in rng.choice(len(pool), size=n, replace=False))
+
+        seen, unseen = self.seen, self.unseen
+        kept_seen = draw(seen, communities or len(seen))
+        split_q = self.question_ids(split)
+        if communities:  # a question no kept community answered would score nothing
+            answered = {i.question.id for i in self.norms.filter(communities=kept_seen)}
+            split_q = [q for q in split_q if q in answered]
+        kept_q = set(draw(split_q, questions or len(split_q)))
+        kept_unseen = draw(unseen, max(1, round(len(unseen) * len(kept_seen) / len(seen)))) if unseen and communities else unseen
+        kept_c = set(kept_seen) | set(kept_unseen)
+        keep_q = [q for q, s in self.split.items() if s != split or q in kept_q]
+        return replace(
+            self,
+            norms=self.norms.filter(communities=[c for c in self.communities if c in kept_c], question_ids=keep_q),
+            communities=[c for c in self.communities if c in kept_c],
+            unseen=[c for c in unseen if c in kept_c],
+            split={q: s for q, s in self.split.items() if s != split or q in kept_q},
+            frontier_items=self.frontier_items.filter(communities=kept_c, question_ids=keep_q),
+        )
 
     def summary(self) -> dict[str, object]:
         per_split: dict[str, dict[str, int]] = {}

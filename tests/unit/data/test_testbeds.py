@@ -70,3 +70,22 @@ def test_splits_never_change_when_data_is_reread(name: str, data_root: Path, req
         == first.split[qid]
         for qid, q in first.norms.questions.items()
     )
+
+
+def test_a_sample_is_seeded_and_shrinks_only_what_is_evaluated(global32) -> None:  # type: ignore[no-untyped-def]
+    small = global32.sample("test", questions=6, communities=4, seed=0)
+    again = global32.sample("test", questions=6, communities=4, seed=0)
+    assert again.question_ids("test") == small.question_ids("test") and again.communities == small.communities  # seeded: the same draw
+    other = global32.sample("test", questions=6, communities=4, seed=1)
+    assert other.question_ids("test") != small.question_ids("test")
+    assert len(small.question_ids("test")) == 6 and set(small.question_ids("test")) <= set(global32.question_ids("test"))
+    assert set(small.items("test", "seen").questions) == set(small.question_ids("test"))  # each one answered by a kept community
+    assert len(small.seen) == 4 and set(small.seen) <= set(global32.seen)
+    assert len(small.unseen) == max(1, round(len(global32.unseen) * 4 / len(global32.seen)))
+    assert small.question_ids("train") == global32.question_ids("train")  # training saw these; never sampled
+    assert small.items("train", "seen").content_hash() == global32.items("train", "seen").filter(communities=small.seen).content_hash()
+    assert set(small.frontier_items.questions) <= set(small.question_ids("test"))
+    assert {i.community for i in small.frontier_items} <= set(small.communities)
+    whole = global32.sample("test", questions=10_000, communities=None, seed=0)
+    assert whole.question_ids("test") == global32.question_ids("test") and whole.communities == global32.communities
+    assert whole.items("test", "all").content_hash() == global32.items("test", "all").content_hash()

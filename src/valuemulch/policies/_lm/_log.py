@@ -67,6 +67,11 @@ class EvaluationLog:
         with self._lock:
             self._entries.setdefault(entry["key"], entry)
 
+    def known(self, key: str) -> dict[str, Any] | None:
+        """The entry already recorded for ``key`` in this run, if any: a run never asks a request twice."""
+        with self._lock:
+            return self._entries.get(key)
+
     def output(self, key: str, *, community: str, question_id: str) -> dict[str, Any]:
         """The logged entry for ``key``; a clear error when the log has none (it does not belong to this
         model, data or code)."""

@@ -328,8 +328,13 @@ class LMPolicy(Policy):
             for i, r in zip(ask, live, strict=True):
                 raw[i] = r
             log.asked_live += len(ask)
-        else:
-            raw = self._ask(self._backend(), prompts, letters, seeds)
+        else:  # asked once per run: the tradeoff, the frontier and the population repeat the test's requests
+            known = [log.known(k) if log is not None else None for k in keys]
+            raw = [None if e is None else self._from_log(e["raw"]) for e in known]
+            ask = [i for i, e in enumerate(known) if e is None]
+            fresh = self._ask(self._backend(), [prompts[i] for i in ask], [letters[i] for i in ask], [seeds[i] for i in ask])
+            for i, r in zip(ask, fresh, strict=True):
+                raw[i] = r
         if (stats := self.cache_stats()) is not None:
             logger.info("lm policy: %d prompts; endpoint responses so far: %s", len(prompts), stats)
         out = []
