@@ -175,6 +175,7 @@ def test_a_killed_server_fails_the_run_clearly_and_keeps_every_answer_received(t
     assert "check that the server runs" in message
     kept = len(ResponseCache(path))
     assert 3 <= kept < len(prompts)
+    assert kept <= _requests_logged(tmp_path / "first.log") <= kept + 1  # lost: at most the answer the kill cut off
     with llama_server(tmp_path / "second.log", port=port) as again:  # the same API root: the same cache keys
         cache = ResponseCache(path)
         resumed = OpenAIChatLM(again.url, MODEL_ALIAS, concurrency=2, retries=FAST, cache=cache).letter_probs(prompts, ks)
