@@ -117,13 +117,15 @@ def llama_server(log: Path, *, port: int | None = None, n_threads: int = 2) -> I
 
 @dataclass
 class FaultProxy:
+    """What the proxy was sent and did; `fail_next` plans the faults (thread-safe)."""
+
     upstream: str  # the upstream API root, e.g. http://127.0.0.1:PORT/v1
     url: str = ""  # the proxy's API root: the same path on another port
     received: int = 0  # requests the proxy was sent (each of a client's attempts)
     forwarded: int = 0  # requests passed on to the upstream and answered by it
     faulted: int = 0  # requests answered with a fault instead
     times: list[float] = field(default_factory=list)  # time.monotonic() of every request received
-    plan: list[tuple[int, int, float]] = field(default_factory=list)  # (forward first, status, Retry-After)
+    plan: list[tuple[int, int, float]] = field(default_factory=list)  # (fault once forwarded >= this, status, Retry-After)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, count: int, status: int, retry_after: float, *, after: int = 0) -> None:
@@ -164,11 +166,10 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 status, wait = fault
                 self._send(status, b'{"error": {"message": "busy, try again"}}', {"Retry-After": f"{wait:g}"})
                 return
-            path = self.path  # the proxy serves the upstream's paths
             upstream = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=300)
             try:
                 headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
-                upstream.request(self.command, path, body=body or None, headers=headers)
+                upstream.request(self.command, self.path, body=body or None, headers=headers)  # the upstream's own paths
                 answer = upstream.getresponse()
                 data = answer.read()
             except OSError as err:  # the upstream is down: say so, as a gateway does
