@@ -11,6 +11,7 @@ POSTs answer ``status`` (429 or 503) with a ``Retry-After`` header, and run as a
 (``python tests/openai_server.py --port P --die-after N``) the server SIGKILLs its own process once it
 has answered N requests: a server that dies in the middle of a run. ``delay_s`` slows every answer
 and ``max_in_flight`` counts the most requests answered at once (a client's concurrency, seen here).
+``logit_temperature`` flattens (>1) the served model's logprobs: a hosted model that changed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Server:
     delay_s: float = 0.0  # every POST waits this long before it is answered
     in_flight: int = 0
     max_in_flight: int = 0  # the most POSTs being answered at once
+    logit_temperature: float = 1.0  # logprobs of logits / this: set it to serve a model changed behind its name
 
     def fail_next(self, count: int, status: int = 429, retry_after: float = 1.0) -> None:
         """The next ``count`` POSTs get ``status`` with ``Retry-After: retry_after`` and no completion."""
@@ -100,7 +102,7 @@ def _handler(lm: HFCausalLM | None, server: Server, die_after: int | None = None
             ids = tok.apply_chat_template(body["messages"], add_generation_prompt=True, return_dict=True, return_tensors="pt")
             if body.get("logprobs") and not self.path.startswith("/nologprobs"):
                 with torch.no_grad():
-                    logp = torch.log_softmax(model(**ids).logits[0, -1].float(), dim=-1)
+                    logp = torch.log_softmax(model(**ids).logits[0, -1].float() / server.logit_temperature, dim=-1)
                 top = torch.topk(logp, int(body.get("top_logprobs", 0)) or 1)
                 entries = [
                     {"token": tok.decode([int(i)]), "logprob": float(v)} for v, i in zip(top.values, top.indices, strict=True)

@@ -19,6 +19,8 @@ import pytest
 from test_cli import run
 
 from conftest import temporary_home
+from openai_server import Server, serve_openai
+from valuemulch.backbones import HFCausalLM
 from valuemulch.policies import LOG_FILE
 from valuemulch.train import make_config, train
 
@@ -29,6 +31,7 @@ pytestmark = [
     ),
 ]
 TESTBED = "global-32"
+SAMPLE = ("--questions", "4", "--communities", "2")
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +41,26 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
 
 
-@pytest.fixture(scope="module")
-def certified(home: Path, data_root: Path) -> Path:
-    model = home / "model"
-    trained = train(make_config("lm", testbed=TESTBED, data=data_root, overrides={"permutations": 1}))
+def _certify(home: Path, data_root: Path, name: str, **params: object) -> Path:
+    model = home / f"{name}-model"
+    trained = train(make_config("lm", testbed=TESTBED, data=data_root, overrides={"permutations": 1, **params}))
     trained.policy.save(model, provenance=trained.provenance)
-    cert = home / "cert"
-    sample = ("--questions", "4", "--communities", "2")
-    proc = run("certify", str(model), "--out", str(cert), "--n-boot", "200", *sample, data=data_root, check=False)
+    cert = home / f"{name}-cert"
+    proc = run("certify", str(model), "--out", str(cert), "--n-boot", "200", *SAMPLE, data=data_root, check=False)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stdout + proc.stderr  # SmolLM2 may not pass
     assert "language-model answers:" in proc.stdout + proc.stderr  # the end-of-run tally
     return cert
+
+
+@pytest.fixture(scope="module")
+def certified(home: Path, data_root: Path) -> Path:
+    return _certify(home, data_root, "local")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Server]:
+    with serve_openai(HFCausalLM.load("smollm2", "cpu")) as server:
+        yield server
 
 
 def _verify(cert: Path, data_root: Path, *extra: str) -> tuple[int, str]:
@@ -102,3 +114,21 @@ def test_requery_asks_the_unchanged_model_again_and_finds_no_drift(certified: Pa
     assert code == 0, out
     assert "requery: 3 items asked again" in out and "every drift within the tolerance 0.02" in out
     assert "tv" in out and "+0.0000" in out
+
+
+def test_requery_finds_a_hosted_model_that_changed_behind_its_name(home: Path, data_root: Path, served: Server) -> None:
+    cert = _certify(home, data_root, "endpoint", base_url=served.url, model="smollm2")
+    code, out = _verify(cert, data_root, "--requery", "3")
+    assert code == 0 and "every drift within the tolerance" in out, out
+    served.logit_temperature = 4.0  # the same name, flatter answers: what a silent model update looks like
+    try:
+        asked = len(served.requests)
+        code, out = _verify(cert, data_root)
+        assert code == 0 and len(served.requests) == asked, out  # the replay asks nothing, so it still verifies...
+        code, out = _verify(cert, data_root, "--requery", "3")
+        assert len(served.requests) > asked  # ...and requery asks the live model, past the response cache
+    finally:
+        served.logit_temperature = 1.0
+    assert code == 1, out
+    assert "drift beyond the tolerance 0.02" in out and "re-certify it" in out, out
+    assert "largest changes (tv)" in out
