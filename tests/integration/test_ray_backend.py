@@ -89,8 +89,17 @@ def pool() -> Iterator[RayCausalLM]:
 
 
 @pytest.fixture(scope="module")
-def local() -> HFCausalLM:
-    return HFCausalLM.load("smollm2", "cpu")
+def local() -> Iterator[HFCausalLM]:
+    """One torch thread, as Ray gives each 1-CPU actor: 2 threads beside 2 busy actors on 2 cores made
+    local decoding ~10x slower here (40 s for what takes 3 s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield HFCausalLM.load("smollm2", "cpu")
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +137,9 @@ def test_ray_letter_probs_equal_the_local_backends_within_1e_5(pool: RayCausalLM
 @needs_ray
 @needs_model
 def test_ray_generate_gives_the_local_replies_for_the_same_seeds(pool: RayCausalLM, local: HFCausalLM, norms: Norms) -> None:
-    prompts = _prompts(norms)[0][:5]
-    seeds = [11, 12, 13, 14, 15]
-    for kwargs in ({"n": 3, "temperature": 1.0, "max_new_tokens": 6}, {"n": 1, "temperature": 0, "max_new_tokens": 8}):
+    prompts = _prompts(norms)[0][:4]
+    seeds = [11, 12, 13, 14]
+    for kwargs in ({"n": 3, "temperature": 1.0, "max_new_tokens": 4}, {"n": 1, "temperature": 0, "max_new_tokens": 6}):
         spread = pool.generate(prompts, seeds=seeds, **kwargs)  # type: ignore[arg-type]
         assert spread == local.generate(prompts, seeds=seeds, **kwargs)  # type: ignore[arg-type]
         assert [len(r) for r in spread] == [kwargs["n"]] * len(prompts)
@@ -139,7 +148,7 @@ def test_ray_generate_gives_the_local_replies_for_the_same_seeds(pool: RayCausal
 @needs_ray
 @needs_model
 def test_an_lm_policy_on_ray_predicts_and_logs_what_the_local_one_does(pool: RayCausalLM, norms: Norms) -> None:
-    questions = [item.question for item in list(norms)[:6]]
+    questions = [item.question for item in list(norms)[:4]]
     community = norms.communities[0]
     runs = {}
     for params in ({}, {"backend": "ray", "workers": 2}):
