@@ -19,10 +19,11 @@ from valuemulch.backbones._progress import PromptProgress, showing_prompts
 from valuemulch.backbones._ray import actor_options, close_pools, import_ray, shards
 from valuemulch.data import read_opinionqa
 from valuemulch.errors import ConfigError
-from valuemulch.policies import LMPolicy
+from valuemulch.policies import LMPolicy, parse_params
 from valuemulch.policies._lm._log import EvaluationLog, logging_to
 from valuemulch.policies._lm._permute import option_orders
 from valuemulch.policies._lm._prompts import build_prompt, option_letters
+from valuemulch.train import make_config
 from valuemulch.types import Norms
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -71,6 +72,14 @@ def test_bad_backend_params_say_what_to_set(params: dict[str, Any], needle: str)
     with pytest.raises(ConfigError) as err:
         LMPolicy(**params).fit(norms)
     assert needle in str(err.value)
+
+
+def test_set_backend_and_workers_reach_the_policy() -> None:
+    """`valuemulch train --policy lm --set backend=ray --set workers=2` (and pipeline) need no more options."""
+    config = make_config("lm", testbed="us-32", overrides=parse_params(["backend=ray", "workers=2"]))
+    assert {k: config.policy_params()[k] for k in ("backend", "workers")} == {"backend": "ray", "workers": 2}
+    with pytest.raises(ConfigError, match="backend='ray' for workers > 1"):
+        make_config("lm", testbed="us-32", overrides={"workers": 2})
 
 
 # -- a local Ray instance with 2 CPUs ------------------------------------------------------------------
