@@ -80,6 +80,8 @@ def test_set_backend_and_workers_reach_the_policy() -> None:
     assert {k: config.policy_params()[k] for k in ("backend", "workers")} == {"backend": "ray", "workers": 2}
     with pytest.raises(ConfigError, match="backend='ray' for workers > 1"):
         make_config("lm", testbed="us-32", overrides={"workers": 2})
+    with pytest.raises(ConfigError, match="backend='local' with base_url or lora_steps"):
+        make_config("lm", testbed="us-32", overrides={"backend": "ray", "lora_steps": 3})
 
 
 # -- a local Ray instance with 2 CPUs ------------------------------------------------------------------

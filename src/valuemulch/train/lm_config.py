@@ -75,6 +75,15 @@ class LMConfig(_PolicyConfig):
                 f"lora_steps=0 when base_url is set (LoRA needs local weights); got lora_steps={self.lora_steps} "
                 f"and base_url={self.base_url!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _backend_fits(self) -> Self:
         if self.backend == "local" and self.workers != 1:
             raise ValueError(f"backend='ray' for workers > 1 (the local backend is one process); got workers={self.workers}")
+        if self.backend == "ray" and (self.base_url or self.lora_steps):
+            raise ValueError(
+                "backend='local' with base_url or lora_steps (Ray spreads a local base model's prompts); "
+                f"got base_url={self.base_url!r} and lora_steps={self.lora_steps}"
+            )
         return self
