@@ -7,6 +7,7 @@ from valuemulch.backbones._endpoint import ChatEndpoint, EndpointError, Retries
 from valuemulch.backbones._lm_encoder import LMHiddenStateEncoder
 from valuemulch.backbones._packages import package_dir
 from valuemulch.backbones._progress import PromptProgress, showing_prompts
+from valuemulch.backbones._ray import BACKENDS, RayCausalLM, ray_causal_lm
 from valuemulch.backbones._registry import ENCODER_HELP, make_encoder
 from valuemulch.backbones._response_cache import (
     CacheStats,
@@ -19,6 +20,7 @@ from valuemulch.backbones._response_cache import (
 )
 
 __all__ = [
+    "BACKENDS",
     "ENCODER_HELP",
     "LETTERS",
     "MINILM_ID",
@@ -36,6 +38,7 @@ __all__ = [
     "OpenAIChatLM",
     "Prompt",
     "PromptProgress",
+    "RayCausalLM",
     "ResponseCache",
     "Retries",
     "TextEncoder",
@@ -46,6 +49,7 @@ __all__ = [
     "model_id",
     "no_response_cache",
     "package_dir",
+    "ray_causal_lm",
     "request_key",
     "response_caching",
     "showing_prompts",

@@ -58,6 +58,12 @@ class LMConfig(_PolicyConfig):
     lora_batch_size: int = Field(8, ge=1, description="LoRA examples per step.")
     lora_max_items: int = Field(64, ge=1, description="LoRA: at most this many (community, question) items to train on.")
     device: str = Field("auto", description="auto (CUDA when present), cpu or cuda[:N].")
+    backend: Literal["local", "ray"] = Field(
+        "local",
+        description="local (this process) or ray (prompts spread over `workers` Ray actors, one model each, a GPU each when "
+        "present; pip install 'valuemulch[ray]'). Same answers either way.",
+    )
+    workers: int = Field(1, ge=1, description="Ray actors (loaded models) with backend=ray; 1 with backend=local.")
     on_parse_error: Literal["raise", "uniform"] = Field(
         "raise", description="raise, or uniform: a reply that cannot be read counts as a uniform answer for that option order."
     )
@@ -68,5 +74,16 @@ class LMConfig(_PolicyConfig):
             raise ValueError(
                 f"lora_steps=0 when base_url is set (LoRA needs local weights); got lora_steps={self.lora_steps} "
                 f"and base_url={self.base_url!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _backend_fits(self) -> Self:
+        if self.backend == "local" and self.workers != 1:
+            raise ValueError(f"backend='ray' for workers > 1 (the local backend is one process); got workers={self.workers}")
+        if self.backend == "ray" and (self.base_url or self.lora_steps):
+            raise ValueError(
+                "backend='local' with base_url or lora_steps (Ray spreads a local base model's prompts); "
+                f"got base_url={self.base_url!r} and lora_steps={self.lora_steps}"
             )
         return self

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from valuemulch.backbones import (
+    BACKENDS,
     SMOLLM2,
     CacheStats,
     CausalLM,
@@ -20,6 +21,7 @@ from valuemulch.backbones import (
     ResponseCache,
     Retries,
     model_id,
+    ray_causal_lm,
     response_caching,
 )
 from valuemulch.errors import ConfigError, OutputParseError
@@ -86,6 +88,9 @@ class LMPolicy(Policy):
         lora_rank, lora_lr, lora_batch_size, lora_max_items: adapter rank, AdamW learning rate,
             examples per step, and how many (community, question) items to train on at most.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
+        backend, workers: ``local`` runs the model in this process; ``ray`` spreads the prompts over
+            ``workers`` Ray actors, one loaded model each, a GPU each when the cluster has them
+            (``backbones._ray``; needs ``pip install 'valuemulch[ray]'``). Same answers either way.
         seed: seeds the sampled answers, the adapter initialisation and the training batches.
         on_parse_error: ``raise`` (default), or ``uniform``: a reply that cannot be read counts as a
             uniform answer for that option order and is counted in ``parse_fallbacks_``. (A sampled
@@ -119,6 +124,8 @@ class LMPolicy(Policy):
         "lora_batch_size": integer(1),
         "lora_max_items": integer(1),
         "device": TEXT,
+        "backend": one_of(*BACKENDS),
+        "workers": integer(1),
         "seed": SEED,
         "on_parse_error": one_of("raise", "uniform"),
     }
@@ -148,6 +155,8 @@ class LMPolicy(Policy):
         lora_batch_size: int = 8,
         lora_max_items: int = 64,
         device: str = "auto",
+        backend: str = "local",
+        workers: int = 1,
         seed: int = 0,
         on_parse_error: str = "raise",
     ) -> None:
@@ -173,6 +182,8 @@ class LMPolicy(Policy):
         self.lora_batch_size = lora_batch_size
         self.lora_max_items = lora_max_items
         self.device = device
+        self.backend = backend
+        self.workers = workers
         self.seed = seed
         self.on_parse_error = on_parse_error
         self._lm: CausalLM | None = None  # the backend; with an adapter once LoRA-fitted or loaded
@@ -181,6 +192,16 @@ class LMPolicy(Policy):
         super()._validate_params()
         if self.lora_steps and self.base_url:
             raise ConfigError("LoRA fine-tuning needs local weights; drop base_url or set lora_steps=0 for an endpoint.")
+        if self.backend == "ray" and (self.base_url or self.lora_steps):
+            raise ConfigError(
+                "backend='ray' spreads a local model's prompts over actors; an endpoint (base_url) has its own concurrency, "
+                f"and a LoRA adapter stays in this process. Use backend='local' with base_url={self.base_url!r}, "
+                f"lora_steps={self.lora_steps}."
+            )
+        if self.backend == "local" and self.workers != 1:
+            raise ConfigError(
+                f"workers={self.workers} needs backend='ray' (the local backend is one process); set both, or workers=1."
+            )
 
     # -- backend ------------------------------------------------------------------------------
     def _base(self, *, cached: bool = True) -> CausalLM:
@@ -198,6 +219,8 @@ class LMPolicy(Policy):
                 cache=ResponseCache() if self.cache and cached and response_caching() else None,
                 revision=self.revision,
             )
+        if self.backend == "ray":
+            return ray_causal_lm(self.model, self.device, workers=self.workers, batch_size=self.batch_size)
         return self._local()
 
     def cache_stats(self) -> CacheStats | None:
