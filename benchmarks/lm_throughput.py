@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--prompts", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", default=",".join(map(str, BATCH_SIZES)), help="fixed batch sizes to time, comma-separated")
     args = parser.parse_args()
     prompts, ks = _prompts(args.data, args.prompts)
     lm = HFCausalLM.load("smollm2", "cpu")
@@ -73,7 +74,7 @@ def main() -> None:
     )
     print("| batch size | ValueMulch prompts/s | bare loop prompts/s | ratio |\n|---|---|---|---|")
     bare_best = 0.0
-    for size in BATCH_SIZES:
+    for size in [int(x) for x in args.sizes.split(",") if x]:
         lm.batch_size = size
         ours = len(prompts) / _best(lambda: lm.letter_probs(prompts, ks), args.repeats)
         bare = len(prompts) / _best(partial(_bare_loop, lm, texts, size), args.repeats)

@@ -26,11 +26,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from openai_server import serving
 from valuemulch.backbones import package_dir
 
 MODEL_ALIAS = "smollm2"
@@ -196,12 +197,6 @@ def _proxy_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     """The proxy on a free port of 127.0.0.1, in a thread, for the duration of the block."""
     proxy = FaultProxy(upstream)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(proxy))
-    proxy.url = f"http://127.0.0.1:{httpd.server_address[1]}{urlsplit(upstream).path}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_proxy_handler(proxy)) as port:
+        proxy.url = f"http://127.0.0.1:{port}{urlsplit(upstream).path}"
         yield proxy
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -148,18 +148,25 @@ def _handler(lm: HFCausalLM | None, server: Server, die_after: int | None = None
 
 
 @contextmanager
-def serve_openai(lm: HFCausalLM | None) -> Iterator[Server]:
-    """The server on a free port of 127.0.0.1 for the duration of the block."""
-    state = Server("")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(lm, state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """``handler`` served by threads on a free port of 127.0.0.1 (yielded) for the duration of the block."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield int(httpd.server_address[1])
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def serve_openai(lm: HFCausalLM | None) -> Iterator[Server]:
+    """The server on a free port of 127.0.0.1 for the duration of the block."""
+    state = Server("")
+    with serving(_handler(lm, state)) as port:
+        state.url = f"http://127.0.0.1:{port}/v1"
+        yield state
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from valuemulch.backbones import HFCausalLM
-from valuemulch.backbones._batching import plan_batches
+from valuemulch.backbones._batching import TOKEN_BUDGET, plan_batches
 from valuemulch.backbones._progress import PromptProgress, showing_prompts
 from valuemulch.data import read_opinionqa
 from valuemulch.policies import LMPolicy
@@ -29,7 +29,8 @@ def test_plan_batches_sorts_by_length_and_keeps_every_prompt_once() -> None:
     assert [len(b) for b in fixed] == [3, 3, 1] and sorted(i for b in fixed for i in b) == list(range(7))
     auto = plan_batches(lengths, 0, "cpu")
     assert sorted(i for b in auto for i in b) == list(range(7))
-    assert all(len(b) * max(lengths[i] for i in b) <= 8192 or len(b) == 1 for b in auto)
+    assert all(len(b) * max(lengths[i] for i in b) <= TOKEN_BUDGET["cpu"] or len(b) == 1 for b in auto)
+    assert len(plan_batches([10] * 100, 0, "cpu")) < 100  # short prompts share passes
     assert auto[-1] == [5]  # the longest prompt pads nobody else
     with pytest.raises(ValueError, match="batch_size must be >= 0"):
         plan_batches(lengths, -1, "cpu")

@@ -4,7 +4,7 @@ the log without asking the model, refuses a tampered log, and `--requery N` asks
 
 One model is trained (in this process: no dev-split evaluation) and certified per module, on global-32
 with one option order and a seeded sample of 4 test questions and 2 communities (`certify --questions
---communities`): a whole certification asks SmolLM2 about 12,000 prompts, hours on 2 CPU cores.
+--communities`): a whole certification asks SmolLM2 about 9,000 prompts, hours on 2 CPU cores.
 """
 
 from __future__ import annotations

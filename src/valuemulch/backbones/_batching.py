@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 AUTO = 0  # batch_size meaning "by token budget"
-#: Padded tokens per forward pass under ``AUTO``. Chosen on a CPU (benchmarks/lm_throughput.py local):
-#: beyond it throughput is flat while memory grows; a GPU takes far more.
-TOKEN_BUDGET = {"cpu": 8192, "gpu": 65536}
+#: Padded tokens per forward pass under ``AUTO``. The CPU's was chosen on global-32 dev prompts
+#: (benchmarks/lm_throughput.py, docs/lm_throughput.md): SmolLM2 peaked at 8 rows of ~125 tokens and
+#: fell past 16. The GPU's is not measured yet; a GPU gains from far larger batches.
+TOKEN_BUDGET = {"cpu": 1024, "gpu": 65536}
 MAX_ROWS = {"cpu": 32, "gpu": 256}
 
 

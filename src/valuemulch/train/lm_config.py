@@ -50,7 +50,7 @@ class LMConfig(_PolicyConfig):
     temperature: float = Field(1.0, gt=0, description="The sampled method's sampling temperature.")
     sample_alpha: float = Field(0.5, ge=0, description="The sampled method's add-alpha smoothing.")
     batch_size: int = Field(
-        0, ge=0, description="Prompts per forward pass; 0 sizes batches to a token budget (8,192 on CPU, 65,536 on GPU)."
+        0, ge=0, description="Prompts per forward pass; 0 sizes batches to a token budget (1,024 on CPU, 65,536 on GPU)."
     )
     lora_steps: int = Field(0, ge=0, description="LoRA fine-tuning steps on the training norms (0 = zero-shot).")
     lora_rank: int = Field(8, ge=1, description="LoRA adapter rank.")
