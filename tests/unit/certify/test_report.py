@@ -285,3 +285,12 @@ def test_cross_fitted_certificate_says_so_with_each_folds_layer(cert: dict[str, 
     mean = sum(f["community_weights"][c]["encoder"] for f in folds) / 3
     assert html.escape(f"{c} · encoder: {mean:.3f}") in heatmap.group(0)
     assert "**Cross-fitted.**" in render_model_card(cert)
+
+
+def test_a_sampled_certificate_says_so_in_its_header(cert: dict[str, Any]) -> None:
+    header = render_report(cert)[: render_report(cert).index("<nav>")]
+    assert "seeded sample" not in header  # the example evaluated the whole testbed
+    cert = copy.deepcopy(cert)
+    cert["config"]["questions"], cert["config"]["communities"] = 4, 2
+    page = render_report(cert)
+    assert "<strong>seeded sample</strong> of 4 test questions, 2 seen communities" in page[: page.index("<nav>")]
