@@ -96,7 +96,7 @@ def test_a_tampered_log_fails_verify(certified: Path, data_root: Path, tmp_path:
     entry["raw"] = list(reversed(entry["raw"]))  # a plausible, different answer
     lines[7] = json.dumps(entry)
     (cert / LOG_FILE).write_text("\n".join(lines) + "\n")
-    code, out = _verify(cert, data_root, "--model", str(certified.parent / "model"))
+    code, out = _verify(cert, data_root, "--model", str(certified.parent / "local-model"))
     assert code == 1 and "evaluation log: evaluation_log.jsonl hashes to" in out, out
     assert "not re-run: the evaluation log is not the one" in out and "re-run: every number" not in out  # nothing replayed
 
@@ -105,7 +105,7 @@ def test_a_missing_log_fails_verify(certified: Path, data_root: Path, tmp_path: 
     cert = tmp_path / "cert"
     shutil.copytree(certified, cert)
     (cert / LOG_FILE).unlink()
-    code, out = _verify(cert, data_root, "--model", str(certified.parent / "model"))
+    code, out = _verify(cert, data_root, "--model", str(certified.parent / "local-model"))
     assert code == 1 and "evaluation_log.jsonl is missing" in out, out
 
 
